@@ -1,0 +1,26 @@
+"""deepsets: permutation-invariant and permutation-equivariant networks on sets.
+
+The four models of Zaheer et al. (2017) with exact masking, weighted sets and
+sum / mean / max pooling. See https://arxiv.org/abs/1703.06114.
+"""
+
+from . import functional, testing
+from .functional import masked_pool
+from .layers import PermutationEquivariantLayer
+from .models import DeepSetsConditional, DeepSetsEquivariant, DeepSetsInvariant
+
+__version__ = "0.1.0"
+
+#: The seed's name for :func:`deepsets.functional.masked_pool`, kept as an alias.
+_masked_pool = masked_pool
+
+__all__ = [
+    "DeepSetsConditional",
+    "DeepSetsEquivariant",
+    "DeepSetsInvariant",
+    "PermutationEquivariantLayer",
+    "__version__",
+    "functional",
+    "masked_pool",
+    "testing",
+]

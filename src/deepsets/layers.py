@@ -1,0 +1,122 @@
+"""Building blocks: the per-element MLP and the permutation-equivariant layer (Lemma 3)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from torch import Tensor, nn
+
+from ._validation import PoolType, check_dim, check_mask, check_set_input
+from ._validation import resolve_option as _resolve
+from .functional.padded import _pool, active_elements
+from .serialization import PretrainedMixin
+
+__all__ = ["PermutationEquivariantLayer", "mlp"]
+
+
+def mlp(
+    in_dim: int,
+    hidden_dims: Sequence[int],
+    out_dim: int | None = None,
+    *,
+    dropout: float = 0.0,
+) -> nn.Sequential:
+    """A stack of ``Linear → ReLU (→ Dropout)`` blocks, one per hidden width.
+
+    With ``out_dim`` a final ``Linear`` without activation follows (a head, like ρ);
+    without it every layer is followed by ReLU (an encoder, like φ). An empty
+    ``hidden_dims`` and no ``out_dim`` gives an empty ``Sequential`` — the identity.
+
+    Shapes:
+        ``(..., in_dim) -> (..., out_dim or hidden_dims[-1] or in_dim)``
+    """
+    layers: list[nn.Module] = []
+    width = in_dim
+    for hidden in hidden_dims:
+        layers += [nn.Linear(width, hidden), nn.ReLU()]
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        width = hidden
+    if out_dim is not None:
+        layers.append(nn.Linear(width, out_dim))
+    return nn.Sequential(*layers)
+
+
+def mlp_width(in_dim: int, hidden_dims: Sequence[int], out_dim: int | None = None) -> int:
+    """The output width of :func:`mlp` with the same arguments."""
+    if out_dim is not None:
+        return out_dim
+    return hidden_dims[-1] if len(hidden_dims) else in_dim
+
+
+class PermutationEquivariantLayer(nn.Module, PretrainedMixin):
+    r"""A permutation-equivariant linear layer (Zaheer et al. 2017, Lemma 3).
+
+    .. math::
+
+        f(X)_i = \Lambda x_i + \Gamma\, \mathrm{pool}(X) + b
+
+    Every element is mapped by the same :math:`\Lambda` (``lambda_net``, with the bias
+    :math:`b`) plus a term shared by the whole set, :math:`\Gamma` (``gamma_net``, no bias)
+    applied to a symmetric pool of the set. Permuting the input permutes the output the
+    same way. With ``pool_type="mean"`` the layer is the seed's equation (3), and a set
+    repeated ``k`` times gives the same output per element.
+
+    Shapes:
+        - ``x``: ``(B, M, input_dim)``
+        - ``mask``: ``(B, M)`` bool, or float weights ``>= 0``, optional
+        - output: ``(B, M, output_dim)``; padded positions (weight 0) hold exactly 0.
+
+    Args:
+        input_dim: features per element in.
+        output_dim: features per element out.
+        pool_type: ``"max"``, ``"sum"`` or ``"mean"``.
+
+    Parameters: ``2 · input_dim · output_dim + output_dim``
+    (2 → 4 channels: 20, as in the power-spectrum study).
+
+    Reference:
+        Zaheer et al., *Deep Sets*, NeurIPS 2017, https://arxiv.org/abs/1703.06114
+    """
+
+    def __init__(self, input_dim: int, output_dim: int, pool_type: str = "max") -> None:
+        super().__init__()
+        self.input_dim = check_dim(input_dim, name="input_dim")
+        self.output_dim = check_dim(output_dim, name="output_dim")
+        self.pool = _resolve(pool_type, PoolType, name="pool_type")
+        self.lambda_net = nn.Linear(input_dim, output_dim)
+        self.gamma_net = nn.Linear(input_dim, output_dim, bias=False)
+        self.config: dict[str, Any] = {
+            "input_dim": input_dim,
+            "output_dim": output_dim,
+            "pool_type": self.pool.value,
+        }
+
+    @property
+    def pool_type(self) -> str:
+        return self.pool.value
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        check_set_input(x, self.input_dim, module=self)
+        check_mask(mask, x)
+        if mask is None:
+            return self.equivariant_map(x)
+        active = active_elements(mask)
+        return self.equivariant_map(x.masked_fill(~active.unsqueeze(-1), 0.0), mask, active)
+
+    def equivariant_map(
+        self, x: Tensor, mask: Tensor | None = None, active: Tensor | None = None
+    ) -> Tensor:
+        """Unchecked forward; with a mask, ``x`` must already be 0 at padded positions."""
+        pooled = _pool(x, self.pool, mask, keepdim=True, active=active, clean=True)  # (B, 1, D)
+        out = self.lambda_net(x) + self.gamma_net(pooled)  # (B, M, D_out)
+        if active is not None:
+            out = out.masked_fill(~active.unsqueeze(-1), 0.0)
+        return out
+
+    def extra_repr(self) -> str:
+        return (
+            f"input_dim={self.input_dim}, output_dim={self.output_dim}, "
+            f"pool_type={self.pool_type!r}"
+        )
