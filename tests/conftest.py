@@ -14,4 +14,6 @@ settings.register_profile(
 settings.register_profile("thorough", parent=settings.get_profile("default"), max_examples=400)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# Tests check correctness on small tensors, where intra-op threads only add synchronisation
+# (and oversubscribe a shared CI machine); speed is measured in benchmarks/, not here.
+torch.set_num_threads(int(os.environ.get("DEEPSETS_TEST_THREADS", "1")))

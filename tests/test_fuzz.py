@@ -26,8 +26,9 @@ from deepsets import (
     DeepSetsEquivariant,
     DeepSetsInvariant,
     PermutationEquivariantLayer,
+    equivariance,
 )
-from deepsets.functional import active_elements, masked_pool
+from deepsets.functional import active_elements, masked_pool, segment_pool
 from deepsets.testing import assert_equivariant, assert_invariant
 
 FEATURES = 3
@@ -370,3 +371,260 @@ def test_autocast_accepts_mixed_dtypes() -> None:
         out = model(x, torch.randn(2, CONTEXT), mask=torch.ones(2, 4, dtype=torch.bool))
     assert out.shape == (2, 2)
     assert bool(torch.isfinite(out).all())
+
+
+# ------------------------------------------------------------------------ segment_pool
+
+SEGMENT_FAULTS = [
+    "values-type",
+    "values-rank",
+    "values-int",
+    "values-complex",
+    "values-device",
+    "offsets-float",
+    "offsets-rank",
+    "offsets-device",
+    "offsets-end",
+    "index-range",
+    "weights-shape",
+    "weights-int",
+    "weights-negative",
+    "weights-nan",
+    "pool_type",
+]
+
+
+@st.composite
+def segment_calls(draw: st.DrawFn) -> dict[str, Any]:
+    sizes = draw(st.lists(st.integers(0, 4), min_size=0, max_size=4))
+    width = draw(st.integers(1, 3))
+    dtype = draw(st.sampled_from([torch.float32, torch.float64]))
+    generator = torch.Generator().manual_seed(draw(st.integers(0, 2**16)))
+    rows = sum(sizes)
+    values = torch.randn(rows, width, generator=generator, dtype=dtype)
+    if rows and draw(st.booleans()):
+        values = values[:1].expand(rows, width)  # a broadcast view
+    weights: Tensor | None = None
+    kind = draw(st.sampled_from(["none", "bool", "weights"]))
+    if kind == "bool":
+        weights = torch.rand(rows, generator=generator) < 0.7
+    elif kind == "weights":
+        weights = torch.rand(rows, generator=generator) * (
+            torch.rand(rows, generator=generator) < 0.7
+        )
+    if weights is not None:
+        inactive = ~active_elements(weights).unsqueeze(-1)
+        values = values.masked_fill(inactive, draw(st.sampled_from(PADDING)))
+    counts = torch.tensor(sizes, dtype=torch.long)
+    return {
+        "values": values,
+        "sizes": sizes,
+        "offsets": torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)]),
+        "index": torch.repeat_interleave(torch.arange(len(sizes)), counts),
+        "form": draw(st.sampled_from(["offsets", "index"])),
+        "weights": weights,
+        "pool_type": draw(st.sampled_from(["sum", "mean", "max"])),
+        "fault": draw(st.sampled_from([None, *SEGMENT_FAULTS])),
+        "fault_value": draw(st.integers(0, 2)),
+    }
+
+
+def _break_segment(call: dict[str, Any]) -> str:
+    fault, choice, values = call["fault"], call["fault_value"], call["values"]
+    rows = values.shape[0]
+    if fault == "values-type":
+        call["values"] = [values.tolist(), None, 1.0][choice]
+    elif fault == "values-rank":
+        call["values"] = [values.flatten(), values.unsqueeze(0), torch.tensor(1.0)][choice]
+    elif fault == "values-int":
+        call["values"] = values.nan_to_num().clamp(-9, 9).long()
+    elif fault == "values-complex":
+        call["values"] = values.to(torch.complex64)
+    elif fault == "values-device":
+        call["values"] = values.to("meta")
+    elif fault == "offsets-float":
+        call["form"], call["offsets"] = "offsets", call["offsets"].float()
+    elif fault == "offsets-rank":
+        call["form"], call["offsets"] = "offsets", call["offsets"].unsqueeze(0)
+    elif fault == "offsets-device":
+        call["form"], call["offsets"] = "offsets", call["offsets"].to("meta")
+    elif fault == "offsets-end":
+        call["form"] = "offsets"
+        call["offsets"] = call["offsets"].clone()
+        call["offsets"][-1] = rows + 1 + choice
+    elif fault == "index-range":
+        call["form"] = "index"
+        sets = len(call["sizes"])  # the num_sets passed: the new row's set is outside it
+        call["index"] = torch.cat([call["index"], torch.tensor([[-1, sets, sets + 3][choice]])])
+        call["values"] = torch.cat([values, torch.zeros(1, values.shape[1], dtype=values.dtype)])
+        call["weights"] = None
+    elif fault == "weights-shape":
+        call["weights"] = torch.ones([(rows + 1,), (rows, 1), (1, rows)][choice])
+    elif fault == "weights-int":
+        call["weights"] = torch.ones(rows, dtype=torch.int64)
+    elif fault in ("weights-negative", "weights-nan"):
+        call["values"] = torch.randn(3, values.shape[1], dtype=values.dtype)
+        call["sizes"], call["form"] = [3], "offsets"
+        call["offsets"] = torch.tensor([0, 3])
+        call["weights"] = torch.tensor([1.0, -0.5 if fault == "weights-negative" else math.nan, 1])
+    elif fault == "pool_type":
+        call["pool_type"] = ["median", None, 3][choice]
+    return fault.split("-")[0]
+
+
+def _run_segment(call: dict[str, Any]) -> Tensor:
+    if call["form"] == "offsets":
+        split = {"offsets": call["offsets"]}
+    else:
+        split = {"index": call["index"], "num_sets": len(call["sizes"])}
+    return segment_pool(call["values"], call["pool_type"], weights=call["weights"], **split)
+
+
+@settings(max_examples=150)
+@given(call=segment_calls())
+def test_segment_pool_hostile_input(call: dict[str, Any]) -> None:
+    """Packed rows: a named error for every broken argument, the padded answer otherwise."""
+    if call["fault"] is not None:
+        argument = _break_segment(call)
+        with pytest.raises((ValueError, TypeError)) as caught:
+            _run_segment(call)
+        assert re.search(rf"\b{argument}\b", str(caught.value)), (call["fault"], caught.value)
+        return
+    out = _run_segment(call)
+    sizes, values, weights = call["sizes"], call["values"], call["weights"]
+    longest = max(sizes, default=0)
+    padded = torch.zeros(len(sizes), longest, values.shape[1], dtype=values.dtype)
+    mask = torch.zeros(len(sizes), longest)
+    for s, (start, size) in enumerate(zip(call["offsets"][:-1].tolist(), sizes, strict=True)):
+        padded[s, :size] = values[start : start + size]
+        mask[s, :size] = 1.0 if weights is None else weights[start : start + size].double()
+    assert out.shape == (len(sizes), values.shape[1])
+    assert out.dtype == values.dtype
+    assert bool(torch.isfinite(out).all())
+    expected = _pool_reference(padded, call["pool_type"], mask)
+    torch.testing.assert_close(out.double(), expected, atol=1e-5, rtol=1e-5)
+
+
+# -------------------------------------------------------------- the equivariance layers
+
+#: name -> (layer, input shape for (batch, n), does it take a mask)
+GRID_LAYERS: dict[str, tuple[nn.Module, Callable[[int, int], tuple[int, ...]], bool]] = {
+    "EquivariantLinear": (
+        equivariance.EquivariantLinear(
+            equivariance.SymmetricAction(4), equivariance.SymmetricAction(4), 2, 3
+        ),
+        lambda batch, n: (batch, 4, 2),
+        False,
+    ),
+    "SecondOrderEquivariantLayer": (
+        equivariance.SecondOrderEquivariantLayer(2, 3, pool_type="mean"),
+        lambda batch, n: (batch, n, n, 2),
+        False,
+    ),
+    "ExchangeableLayer": (
+        equivariance.ExchangeableLayer(2, 3),
+        lambda batch, n: (batch, n, n + 1, 2),
+        True,
+    ),
+    "CyclicConvLayer": (
+        equivariance.CyclicConvLayer(4, 2, 3),
+        lambda batch, n: (batch, 4, 2),
+        False,
+    ),
+}
+GRID_FAULTS = ["x-type", "x-rank", "x-int", "x-complex", "x-bool", "x-width", "x-device", "x-dtype"]
+GRID_MASK_FAULTS = [
+    "mask-type",
+    "mask-shape",
+    "mask-int",
+    "mask-negative",
+    "mask-nan",
+    "mask-device",
+]
+
+
+@st.composite
+def grid_calls(draw: st.DrawFn) -> dict[str, Any]:
+    name = draw(st.sampled_from(sorted(GRID_LAYERS)))
+    _, shape_of, takes_mask = GRID_LAYERS[name]
+    batch, n = draw(st.integers(0, 3)), draw(st.integers(0, 4))
+    generator = torch.Generator().manual_seed(draw(st.integers(0, 2**16)))
+    x = _layout(
+        torch.randn(shape_of(batch, n), generator=generator),
+        draw(st.sampled_from(["contiguous", "transposed", "expanded"])),
+    )
+    mask = None
+    if takes_mask and draw(st.booleans()):
+        mask = torch.rand(x.shape[:-1], generator=generator) < 0.7
+        x = x.masked_fill(~mask.unsqueeze(-1), draw(st.sampled_from(PADDING)))
+    faults = [None, *GRID_FAULTS, *(GRID_MASK_FAULTS if takes_mask else [])]
+    return {
+        "name": name,
+        "x": x,
+        "mask": mask,
+        "fault": draw(st.sampled_from(faults)),
+        "fault_value": draw(st.integers(0, 2)),
+    }
+
+
+def _break_grid(call: dict[str, Any]) -> str:
+    fault, choice, x = call["fault"], call["fault_value"], call["x"]
+    if fault == "x-type":
+        call["x"] = [x.tolist(), None, 3.0][choice]
+    elif fault == "x-rank":
+        call["x"] = [x.flatten(0, 1), x.unsqueeze(0), torch.tensor(1.0)][choice]
+    elif fault == "x-int":
+        call["x"] = x.nan_to_num().clamp(-9, 9).to([torch.int64, torch.int32, torch.uint8][choice])
+    elif fault == "x-complex":
+        call["x"] = x.to(torch.complex64)
+    elif fault == "x-bool":
+        call["x"] = x > 0
+    elif fault == "x-width":
+        call["x"] = torch.zeros(*x.shape[:-1], [1, 3, 0][choice])
+    elif fault == "x-device":
+        call["x"] = x.to("meta")
+    elif fault == "x-dtype":  # float64 / float16 input to a float32 layer, outside autocast
+        call["x"] = x.to([torch.float64, torch.float16, torch.bfloat16][choice])
+    elif fault == "mask-type":
+        call["mask"] = ["all", 1.0, [True]][choice]
+    elif fault == "mask-shape":
+        call["mask"] = torch.ones(*x.shape[:-2], x.shape[-2] + 1, dtype=torch.bool)
+    elif fault == "mask-int":
+        call["mask"] = torch.ones(x.shape[:-1], dtype=torch.int64)
+    elif fault in ("mask-negative", "mask-nan"):
+        call["x"] = torch.randn(2, 3, 4, x.shape[-1])
+        call["mask"] = torch.ones(2, 3, 4)
+        call["mask"][1, 2, 3] = -1.0 if fault == "mask-negative" else math.nan
+    elif fault == "mask-device":
+        call["mask"] = torch.ones(x.shape[:-1], device="meta")
+    return fault.split("-")[0]
+
+
+def _run_grid(call: dict[str, Any]) -> Tensor:
+    layer = GRID_LAYERS[call["name"]][0]
+    kwargs = {} if call["mask"] is None else {"mask": call["mask"]}
+    with torch.no_grad():
+        return layer(call["x"], **kwargs)
+
+
+@settings(max_examples=150)
+@given(call=grid_calls())
+def test_equivariance_layers_hostile_input(call: dict[str, Any]) -> None:
+    """Broken calls raise naming the argument; valid ones give each sample's own answer."""
+    if call["fault"] is not None:
+        argument = _break_grid(call)
+        with pytest.raises((ValueError, TypeError)) as caught:
+            _run_grid(call)
+        assert re.search(rf"\b{argument}\b", str(caught.value)), (call["fault"], caught.value)
+        return
+    out = _run_grid(call)
+    x, mask = call["x"], call["mask"]
+    assert out.shape[0] == x.shape[0]
+    assert bool(torch.isfinite(out).all())
+    for b in range(x.shape[0]):  # batch elements are independent; padding never leaks
+        alone = dict(
+            call, x=x[b : b + 1].contiguous(), mask=None if mask is None else mask[b : b + 1]
+        )
+        torch.testing.assert_close(out[b : b + 1], _run_grid(alone), atol=1e-5, rtol=1e-5)
+    if mask is not None:
+        assert bool((out[~mask] == 0).all())

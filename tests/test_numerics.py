@@ -58,8 +58,8 @@ def _relative_error(out: Tensor, reference: Tensor) -> float:
 
 def _relative_norm_error(out: Tensor, reference: Tensor) -> float:
     """Per set: |out - ref| / |ref| over the feature vector, robust to a coordinate near 0."""
-    difference = (out.double() - reference).norm(dim=-1)
-    return float((difference / reference.norm(dim=-1)).max())
+    difference = (out.detach().double() - reference.detach()).norm(dim=-1)
+    return float((difference / reference.detach().norm(dim=-1)).max())
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])

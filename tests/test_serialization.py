@@ -215,3 +215,39 @@ def test_config_must_be_plain_json(tmp_path: Path) -> None:
 
     with pytest.raises(TypeError, match=r"Opaque\.config\['action'\].*not plain JSON"):
         Opaque(object()).save_pretrained(tmp_path)
+
+
+def test_weights_file_that_is_not_safetensors(tmp_path: Path) -> None:
+    FACTORIES["layer"]().save_pretrained(tmp_path)
+    (tmp_path / WEIGHTS_NAME).write_bytes(b"\x80\x04not a safetensors file")  # a pickle opcode
+    with pytest.raises(ValueError, match=r"model\.safetensors is not a readable safetensors"):
+        PermutationEquivariantLayer.from_pretrained(tmp_path)
+
+
+def test_weights_of_the_wrong_kind(tmp_path: Path) -> None:
+    import safetensors.torch
+
+    model = FACTORIES["layer"]()
+    model.save_pretrained(tmp_path)
+    integers = {k: v.round().long() for k, v in model.state_dict().items()}
+    safetensors.torch.save_file(integers, str(tmp_path / WEIGHTS_NAME))
+    with pytest.raises(ValueError, match=r"wrong dtypes: lambda_net\.weight: saved torch\.int64"):
+        PermutationEquivariantLayer.from_pretrained(tmp_path)
+
+
+@pytest.mark.parametrize("version", [0, -1, "1", 1.0, True, None])
+def test_malformed_format_version(tmp_path: Path, version: object) -> None:
+    FACTORIES["layer"]().save_pretrained(tmp_path)
+    _edit_config(tmp_path, lambda d: d.update(format_version=version))
+    with pytest.raises(ValueError, match=r"format_version must be a positive int"):
+        PermutationEquivariantLayer.from_pretrained(tmp_path)
+
+
+def test_wrong_class_message_points_to_a_loader_that_exists(tmp_path: Path) -> None:
+    FACTORIES["layer"]().save_pretrained(tmp_path)
+    with pytest.raises(ValueError) as caught:
+        DeepSetsInvariant.from_pretrained(tmp_path)
+    message = str(caught.value)
+    assert "PermutationEquivariantLayer.from_pretrained" in message
+    assert "deepsets.serialization.load_pretrained" in message
+    assert isinstance(load_pretrained(tmp_path), PermutationEquivariantLayer)

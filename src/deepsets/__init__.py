@@ -4,10 +4,12 @@ The four models of Zaheer et al. (2017) with exact masking, weighted sets and
 sum / mean / max pooling. See https://arxiv.org/abs/1703.06114.
 """
 
-from . import functional, testing
-from .functional import masked_pool
+from . import functional, ragged, streaming, testing
+from .functional import masked_pool, segment_pool
 from .layers import PermutationEquivariantLayer
 from .models import DeepSetsConditional, DeepSetsEquivariant, DeepSetsInvariant
+from .ragged import BucketBatchSampler, collate, pack_sets, pad_sets
+from .streaming import PoolingState
 
 __version__ = "0.1.0"
 
@@ -15,12 +17,20 @@ __version__ = "0.1.0"
 _masked_pool = masked_pool
 
 __all__ = [
+    "BucketBatchSampler",
     "DeepSetsConditional",
     "DeepSetsEquivariant",
     "DeepSetsInvariant",
     "PermutationEquivariantLayer",
+    "PoolingState",
     "__version__",
+    "collate",
     "functional",
     "masked_pool",
+    "pack_sets",
+    "pad_sets",
+    "ragged",
+    "segment_pool",
+    "streaming",
     "testing",
 ]

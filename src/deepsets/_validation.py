@@ -28,8 +28,10 @@ __all__ = [
     "PoolType",
     "check_dim",
     "check_dims",
+    "check_jagged_mask",
     "check_like",
     "check_mask",
+    "check_segment_input",
     "check_set_input",
     "resolve_option",
 ]
@@ -130,6 +132,8 @@ def check_set_input(
     """
     if not isinstance(x, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of shape (B, M, D); got {type(x).__name__}")
+    if x.is_nested:
+        _check_jagged_layout(x, name=name)
     if x.dim() != 3:
         raise ValueError(
             f"{name} must have shape (B, M, D) (batch, set size, features); "
@@ -156,6 +160,9 @@ def check_mask(mask: object, x: Tensor, *, name: str = "mask") -> None:
         raise TypeError(
             f"{name} must be a torch.Tensor of shape (B, M) or None; got {type(mask).__name__}"
         )
+    if x.is_nested:
+        _check_nested_mask(mask, x, name=name)
+        return
     expected = tuple(x.shape[:2])
     if tuple(mask.shape) != expected:
         raise ValueError(
@@ -206,3 +213,202 @@ def check_context(
         raise TypeError(f"{name} must be a floating-point tensor; got dtype {context.dtype}")
     if like is not None:
         check_like(context, like, name=name, what="x")
+
+
+# --- packed (nested jagged / CSR) input ---------------------------------------------------
+
+
+def _assert_values(valid: Tensor, message: str, bad: Tensor) -> None:
+    """``ValueError`` (eager) or an in-graph assertion (compile/export) unless ``valid.all()``.
+
+    ``bad`` holds the offending values (looked at only when raising, in eager mode).
+    """
+    if torch.compiler.is_compiling():
+        torch._assert_async(valid.all(), message)
+    elif valid.device.type != "meta" and not bool(valid.all()):
+        found = bad[~valid][0].item() if bad.shape == valid.shape else None
+        raise ValueError(message if found is None else f"{message}; found {found!r}")
+
+
+def _check_jagged_layout(x: Tensor, *, name: str) -> None:
+    """A nested ``x`` must be a jagged tensor ragged in dimension 1: ``(B, j, ...)``."""
+    if x.layout != torch.jagged:
+        raise ValueError(
+            f"{name} is a nested tensor with layout {x.layout}; packed sets must use "
+            f"layout=torch.jagged (see deepsets.ragged.pack_sets)"
+        )
+    ragged = getattr(x, "_ragged_idx", 1)
+    if ragged != 1:
+        raise ValueError(
+            f"{name} must be ragged in dimension 1, shape (B, j, D); "
+            f"got a nested tensor of shape {_shape(x)} ragged in dimension {ragged}"
+        )
+
+
+def _check_nested_mask(mask: Tensor, x: Tensor, *, name: str) -> None:
+    """Weights of a packed ``x`` ``(B, j, D)``: a jagged ``(B, j)`` tensor, same structure."""
+    if not mask.is_nested or mask.layout != torch.jagged:
+        raise ValueError(
+            f"{name} for a nested x of shape {_shape(x)} must be a jagged nested tensor of "
+            f"shape (B, j) with x's offsets (e.g. torch.nested.nested_tensor_from_jagged("
+            f"weights, x.offsets())); got a tensor of shape {_shape(mask)}"
+        )
+    if mask.dim() != 2 or mask.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"{name} must have shape (B, j) to match x of shape {_shape(x)}; "
+            f"got shape {_shape(mask)}"
+        )
+    if mask.device != x.device:
+        raise ValueError(
+            f"{name} is on {mask.device} but x is on {x.device}; move both to one device"
+        )
+    if mask.shape[1] != x.shape[1]:  # different ragged sizes: compare the set sizes
+        mask_offsets: Tensor = mask.offsets()  # type: ignore[attr-defined]
+        x_offsets: Tensor = x.offsets()  # type: ignore[attr-defined]
+        same = mask.values().shape[0] == x.values().shape[0] and torch.equal(
+            mask_offsets.to(torch.long), x_offsets.to(torch.long)
+        )
+        if not same:
+            raise ValueError(
+                f"{name} must have the same set sizes as x (the same offsets); got set sizes "
+                f"{_sizes(mask)} for {name} and {_sizes(x)} for x"
+            )
+    check_jagged_mask(mask.values(), x.values().shape[0], name=name, like=x)
+
+
+def _sizes(t: Tensor) -> str:
+    offsets = t.offsets()  # type: ignore[attr-defined]
+    sizes = (offsets[1:] - offsets[:-1]).tolist()
+    return str(sizes) if len(sizes) <= 8 else f"{sizes[:8]}..."
+
+
+def check_jagged_mask(
+    weights: object, num_rows: int, *, name: str = "weights", like: Tensor | None = None
+) -> None:
+    """Per-row weights of packed sets: ``None`` or a bool / floating ``(N,)`` tensor ``>= 0``."""
+    if weights is None:
+        return
+    if not isinstance(weights, Tensor):
+        raise TypeError(
+            f"{name} must be a torch.Tensor of shape (N,) or None; got {type(weights).__name__}"
+        )
+    if weights.dim() != 1 or weights.shape[0] != num_rows:
+        raise ValueError(
+            f"{name} must have shape (N,) = ({num_rows},), one weight per row; "
+            f"got shape {_shape(weights)}"
+        )
+    if like is not None and weights.device != like.device:
+        raise ValueError(
+            f"{name} is on {weights.device} but the values are on {like.device}; "
+            f"move both to one device"
+        )
+    if weights.dtype == torch.bool:
+        return
+    if not weights.is_floating_point():
+        raise TypeError(
+            f"{name} must be a bool tensor or a floating tensor of weights; "
+            f"got dtype {weights.dtype}"
+        )
+    _assert_values(
+        torch.isfinite(weights) & (weights >= 0),
+        f"{name} must hold finite, non-negative weights (0 marks padding)",
+        weights,
+    )
+
+
+def _check_int_vector(t: object, *, name: str, what: str, like: Tensor) -> Tensor:
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor ({what}); got {type(t).__name__}")
+    if t.dim() != 1 or t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+        raise ValueError(
+            f"{name} must be a 1-D integer tensor ({what}); "
+            f"got shape {_shape(t)} and dtype {t.dtype}"
+        )
+    if t.device != like.device:
+        raise ValueError(
+            f"{name} is on {t.device} but values is on {like.device}; move both to one device"
+        )
+    return t
+
+
+def check_segment_input(
+    values: object,
+    *,
+    offsets: Tensor | None,
+    index: Tensor | None,
+    num_sets: object,
+    name: str = "values",
+) -> int:
+    """Rows ``(N, D)`` of packed sets with CSR ``offsets`` ``(S + 1,)`` xor an ``index``
+    ``(N,)``; returns the number of sets ``S``.
+
+    The offsets must split the rows (start at 0, end at N, never decrease) and the index must
+    lie in ``[0, S)``: checked in eager mode, an in-graph assertion under compile/export.
+    Without ``num_sets`` the index form reads ``index.max() + 1`` (one host sync).
+    """
+    if not isinstance(values, Tensor):
+        raise TypeError(
+            f"{name} must be a torch.Tensor of shape (N, D); got {type(values).__name__}"
+        )
+    if values.is_nested:
+        raise ValueError(
+            f"{name} must be a flat (N, D) tensor of rows; for a nested tensor x pass "
+            f"x.values() and offsets=x.offsets(), or use masked_pool(x, ...)"
+        )
+    if values.dim() != 2:
+        raise ValueError(
+            f"{name} must have shape (N, D) (rows of all sets, features); "
+            f"got {values.dim()}-D shape {_shape(values)}"
+        )
+    if not values.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor; got dtype {values.dtype}")
+    if num_sets is not None and (
+        isinstance(num_sets, bool) or not isinstance(num_sets, int) or num_sets < 0
+    ):
+        raise ValueError(f"num_sets must be a non-negative int or None; got {num_sets!r}")
+    if (offsets is None) == (index is None):
+        raise ValueError(
+            "pass exactly one of offsets (CSR, shape (S + 1,)) and index (shape (N,)); got "
+            + ("both" if offsets is not None else "neither")
+        )
+    rows = values.shape[0]
+    if offsets is not None:
+        offsets = _check_int_vector(offsets, name="offsets", what="shape (S + 1,)", like=values)
+        if offsets.shape[0] < 1:
+            raise ValueError("offsets must have shape (S + 1,) with S >= 0; got shape (0,)")
+        sets = offsets.shape[0] - 1
+        if num_sets is not None and num_sets != sets:
+            raise ValueError(
+                f"num_sets must equal len(offsets) - 1 = {sets}; got num_sets={num_sets}"
+            )
+        ends = torch.stack([offsets[0], offsets[-1] - rows])
+        # Formatting a symbolic size would specialise it (one recompile per size).
+        n_rows = "N" if torch.compiler.is_compiling() else f"N = {rows}"
+        _assert_values(
+            ends == 0,
+            f"offsets must start at 0 and end at {n_rows} (the number of rows of {name})",
+            torch.stack([offsets[0], offsets[-1]]),
+        )
+        steps = offsets[1:] - offsets[:-1]
+        _assert_values(steps >= 0, "offsets must be non-decreasing; found a step", steps)
+        return sets
+    assert index is not None
+    index = _check_int_vector(index, name="index", what="shape (N,)", like=values)
+    if index.shape[0] != rows:
+        raise ValueError(
+            f"index must have shape (N,) = ({rows},), the set of every row of {name}; "
+            f"got shape {_shape(index)}"
+        )
+    if num_sets is None:
+        if torch.compiler.is_compiling():
+            raise ValueError("pass num_sets when pooling by index under torch.compile")
+        num_sets = int(index.max().item()) + 1 if rows else 0
+    assert isinstance(num_sets, int)
+    # Formatting a symbolic num_sets under compile would break the graph.
+    bound = "" if torch.compiler.is_compiling() else f" = [0, {num_sets})"
+    _assert_values(
+        (index >= 0) & (index < num_sets),
+        f"index must lie in [0, num_sets){bound}",
+        index,
+    )
+    return num_sets

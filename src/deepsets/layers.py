@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from ._validation import PoolType, check_dim, check_mask, check_set_input
 from ._validation import resolve_option as _resolve
 from .functional.padded import _pool, active_elements
+from .functional.segment import JaggedParts, _segment_pool, jagged_like, jagged_parts
 from .serialization import PretrainedMixin
 
 __all__ = ["PermutationEquivariantLayer", "mlp"]
@@ -64,9 +65,11 @@ class PermutationEquivariantLayer(nn.Module, PretrainedMixin):
     repeated ``k`` times gives the same output per element.
 
     Shapes:
-        - ``x``: ``(B, M, input_dim)``
-        - ``mask``: ``(B, M)`` bool, or float weights ``>= 0``, optional
-        - output: ``(B, M, output_dim)``; padded positions (weight 0) hold exactly 0.
+        - ``x``: ``(B, M, input_dim)``, or a jagged nested tensor ``(B, j, input_dim)``
+        - ``mask``: ``(B, M)`` bool, or float weights ``>= 0``, optional (jagged ``(B, j)``
+          for a nested ``x``)
+        - output: ``(B, M, output_dim)`` (jagged ``(B, j, output_dim)`` for a nested ``x``);
+          padded positions (weight 0) hold exactly 0.
 
     Args:
         input_dim: features per element in.
@@ -100,6 +103,9 @@ class PermutationEquivariantLayer(nn.Module, PretrainedMixin):
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         check_set_input(x, self.input_dim, module=self)
         check_mask(mask, x)
+        if x.is_nested:
+            parts = jagged_parts(x, mask)
+            return jagged_like(self.equivariant_map_packed(parts.values, parts), x)
         if mask is None:
             return self.equivariant_map(x)
         active = active_elements(mask)
@@ -113,6 +119,26 @@ class PermutationEquivariantLayer(nn.Module, PretrainedMixin):
         out = self.lambda_net(x) + self.gamma_net(pooled)  # (B, M, D_out)
         if active is not None:
             out = out.masked_fill(~active.unsqueeze(-1), 0.0)
+        return out
+
+    def equivariant_map_packed(self, values: Tensor, parts: JaggedParts) -> Tensor:
+        """Unchecked forward on packed rows ``(N, input_dim) -> (N, output_dim)``.
+
+        ``parts`` gives the set structure; rows of weight 0 must already be 0.
+        """
+        pooled = _segment_pool(
+            values,
+            self.pool,
+            parts.set_index,
+            parts.num_sets,
+            offsets=parts.offsets,
+            weights=parts.weights,
+            active=parts.active,
+            clean=True,
+        )  # (S, D)
+        out = self.lambda_net(values) + self.gamma_net(pooled).index_select(0, parts.set_index)
+        if parts.active is not None:
+            out = out.masked_fill(~parts.active.unsqueeze(-1), 0.0)
         return out
 
     def extra_repr(self) -> str:

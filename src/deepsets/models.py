@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from itertools import pairwise
 from typing import Any, cast
 
@@ -16,13 +16,16 @@ from ._validation import (
     check_dim,
     check_dims,
     check_dropout,
+    check_jagged_mask,
     check_mask,
     check_set_input,
     resolve_option,
 )
 from .functional.padded import _pool, active_elements
+from .functional.segment import JaggedParts, _segment_pool, jagged_like, jagged_parts
 from .layers import PermutationEquivariantLayer, mlp, mlp_width
 from .serialization import PretrainedMixin
+from .streaming import Chunk, PoolingState
 
 __all__ = ["DeepSetsConditional", "DeepSetsEquivariant", "DeepSetsInvariant"]
 
@@ -34,6 +37,20 @@ def _prepare(x: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor | None]:
         return x, None
     active = active_elements(mask)
     return x.masked_fill(~active.unsqueeze(-1), 0.0), active
+
+
+def _pool_parts(h: Tensor, pool: PoolType, parts: JaggedParts, *, clean: bool = False) -> Tensor:
+    """Pool packed rows ``h`` ``(N, L)`` into ``(S, L)`` with the structure of ``parts``."""
+    return _segment_pool(
+        h,
+        pool,
+        parts.set_index,
+        parts.num_sets,
+        offsets=parts.offsets,
+        weights=parts.weights,
+        active=parts.active,
+        clean=clean,
+    )
 
 
 class DeepSetsInvariant(nn.Module, PretrainedMixin):
@@ -49,9 +66,13 @@ class DeepSetsInvariant(nn.Module, PretrainedMixin):
     pooling this is the universal form of Theorem 2: ``model(x) == model.rho(pool(model.phi(x)))``.
 
     Shapes:
-        - ``x``: ``(B, M, input_dim)``
-        - ``mask``: ``(B, M)`` bool, or float weights ``>= 0`` (multiplicities), optional
+        - ``x``: ``(B, M, input_dim)``, or a jagged nested tensor ``(B, j, input_dim)``
+          (packed sets: φ runs on the real rows only)
+        - ``mask``: ``(B, M)`` bool, or float weights ``>= 0`` (multiplicities), optional;
+          a jagged ``(B, j)`` tensor with ``x``'s offsets for a nested ``x``
         - output: ``(B, output_dim)``
+
+    :meth:`forward_chunks` runs φ chunk by chunk over one huge set and ρ once.
 
     Args:
         input_dim: features per element.
@@ -101,10 +122,56 @@ class DeepSetsInvariant(nn.Module, PretrainedMixin):
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         check_set_input(x, self.input_dim, module=self)
         check_mask(mask, x)
+        if x.is_nested:
+            parts = jagged_parts(x, mask)
+            return self.rho(_pool_parts(self.phi(parts.values), self.pool, parts))
         x, active = _prepare(x, mask)
         h = self.phi(x)  # (B, M, L)
         pooled = _pool(h, self.pool, mask, active=active)  # (B, L)
         return self.rho(pooled)  # (B, output_dim)
+
+    def pool_chunks(self, chunks: Iterable[Chunk]) -> PoolingState:
+        r"""Run φ over the chunks of one set and pool them into a mergeable state.
+
+        .. math:: \mathrm{state} = \mathrm{pool}_{c}\, \mathrm{pool}_{x \in c}\, \varphi(x)
+
+        Merge states of other chunks or workers (:meth:`PoolingState.merge`,
+        :meth:`PoolingState.all_reduce`), then ``model.rho(state.result())``.
+
+        Shapes:
+            - every chunk: ``(n, input_dim)`` rows, or a pair ``(rows, weights (n,))``
+            - returned state: result ``(1, latent_dim)``
+        """
+        state = PoolingState(self.pool)
+        for chunk in chunks:
+            rows, weights = chunk if isinstance(chunk, tuple) else (chunk, None)
+            if not isinstance(rows, Tensor) or rows.dim() != 2:
+                shape = tuple(rows.shape) if isinstance(rows, Tensor) else type(rows).__name__
+                raise ValueError(
+                    f"every chunk must be a tensor of rows of shape (n, {self.input_dim}) "
+                    f"or a pair (rows, weights); got {shape}"
+                )
+            check_set_input(rows.unsqueeze(0), self.input_dim, name="chunk", module=self)
+            if weights is not None:
+                check_jagged_mask(weights, rows.shape[0], name="chunk weights", like=rows)
+                rows = rows.masked_fill(~active_elements(weights).unsqueeze(-1), 0.0)
+            state.update(self.phi(rows), weights)
+        return state
+
+    def forward_chunks(self, chunks: Iterable[Chunk]) -> Tensor:
+        r"""The model on one set given as chunks of rows: φ chunk by chunk, ρ once.
+
+        .. math:: f(X) = \rho\Big(\mathrm{pool}_{x \in X_1 \cup X_2 \cup \dots}\, \varphi(x)\Big)
+
+        Equals ``model(torch.cat(chunks).unsqueeze(0))`` within float tolerance, with memory
+        bounded by one chunk (run it under ``torch.no_grad()``: with autograd on, every
+        chunk's activations are kept for backward).
+
+        Shapes:
+            - every chunk: ``(n, input_dim)`` rows, or a pair ``(rows, weights (n,))``
+            - output: ``(1, output_dim)``
+        """
+        return self.rho(self.pool_chunks(chunks).result())
 
     def extra_repr(self) -> str:
         return f"pool_type={self.pool_type!r}, latent_dim={self.latent_dim}"
@@ -124,10 +191,12 @@ class DeepSetsEquivariant(nn.Module, PretrainedMixin):
     output is pooled (masked) to one vector per set, which makes the model invariant.
 
     Shapes:
-        - ``x``: ``(B, M, input_dim)``
-        - ``mask``: ``(B, M)`` bool or float weights, optional
-        - output: ``(B, M, output_dim)`` with padded positions exactly 0, or
-          ``(B, output_dim)`` when ``final_pool`` is given.
+        - ``x``: ``(B, M, input_dim)``, or a jagged nested tensor ``(B, j, input_dim)``
+        - ``mask``: ``(B, M)`` bool or float weights, optional (jagged ``(B, j)`` for a
+          nested ``x``)
+        - output: ``(B, M, output_dim)`` with padded positions exactly 0 (jagged
+          ``(B, j, output_dim)`` for a nested ``x``), or ``(B, output_dim)`` when
+          ``final_pool`` is given.
 
     Args:
         input_dim: features per element in.
@@ -185,6 +254,8 @@ class DeepSetsEquivariant(nn.Module, PretrainedMixin):
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         check_set_input(x, self.input_dim, module=self)
         check_mask(mask, x)
+        if x.is_nested:
+            return self._forward_packed(x, mask)
         out, active = _prepare(x, mask)
         last = len(self.layers) - 1
         for index, module in enumerate(self.layers):
@@ -197,6 +268,19 @@ class DeepSetsEquivariant(nn.Module, PretrainedMixin):
         if self.final is None:
             return out  # (B, M, output_dim)
         return _pool(out, self.final, mask, active=active, clean=True)  # (B, output_dim)
+
+    def _forward_packed(self, x: Tensor, mask: Tensor | None) -> Tensor:
+        parts = jagged_parts(x, mask)
+        out = parts.values  # (N, input_dim), 0 on rows of weight 0
+        last = len(self.layers) - 1
+        for index, module in enumerate(self.layers):
+            layer = cast(PermutationEquivariantLayer, module)
+            out = layer.equivariant_map_packed(out, parts)  # (N, D_j)
+            if index != last:
+                out = self.dropout(self.activation(out))
+        if self.final is None:
+            return jagged_like(out, x)  # (B, j, output_dim)
+        return _pool_parts(out, self.final, parts, clean=True)  # (B, output_dim)
 
     def extra_repr(self) -> str:
         return f"pool_type={self.pool_type!r}, final_pool={self.final_pool!r}"
@@ -228,6 +312,12 @@ class FiLMEncoder(nn.Module):
         h = self.activation(gamma * self.phi_first(x) + beta)  # (B, M, H)
         return self.phi_rest(h)
 
+    def forward_packed(self, values: Tensor, context: Tensor, index: Tensor) -> Tensor:
+        """φ on packed rows ``(N, input_dim)``; row ``i`` uses ``context[index[i]]``."""
+        gamma = self.film_gamma(context).index_select(0, index)  # (N, H)
+        beta = self.film_beta(context).index_select(0, index)  # (N, H)
+        return self.phi_rest(self.activation(gamma * self.phi_first(values) + beta))
+
 
 class DeepSetsConditional(nn.Module, PretrainedMixin):
     r"""A permutation-invariant set function conditioned on a per-set context vector.
@@ -247,8 +337,10 @@ class DeepSetsConditional(nn.Module, PretrainedMixin):
     The function is invariant to permutations of the set for every fixed context.
 
     Shapes:
-        - ``x``: ``(B, M, input_dim)``; ``context``: ``(B, context_dim)``
-        - ``mask``: ``(B, M)`` bool or float weights, optional
+        - ``x``: ``(B, M, input_dim)`` or a jagged nested tensor ``(B, j, input_dim)``;
+          ``context``: ``(B, context_dim)``
+        - ``mask``: ``(B, M)`` bool or float weights, optional (jagged ``(B, j)`` for a
+          nested ``x``)
         - output: ``(B, output_dim)``
 
     References:
@@ -343,6 +435,8 @@ class DeepSetsConditional(nn.Module, PretrainedMixin):
         check_set_input(x, self.input_dim, module=self)
         check_context(context, x.shape[0], self.context_dim, like=x)
         check_mask(mask, x)
+        if x.is_nested:
+            return self._forward_packed(x, context, mask)
         x, active = _prepare(x, mask)
         if self.fusion is FusionType.CONCAT:
             broadcast = context.unsqueeze(1).expand(-1, x.shape[1], -1)  # (B, M, C)
@@ -352,6 +446,20 @@ class DeepSetsConditional(nn.Module, PretrainedMixin):
         else:
             h = self.phi(x, context)  # (B, M, L)
         pooled = _pool(h, self.pool, mask, active=active)  # (B, L)
+        if self.context_in_rho:
+            pooled = torch.cat([pooled, context], dim=-1)  # (B, L + C)
+        return self.rho(pooled)  # (B, output_dim)
+
+    def _forward_packed(self, x: Tensor, context: Tensor, mask: Tensor | None) -> Tensor:
+        parts = jagged_parts(x, mask)
+        values, index = parts.values, parts.set_index  # (N, input_dim), (N,)
+        if self.fusion is FusionType.CONCAT:
+            h = self.phi(torch.cat([values, context.index_select(0, index)], dim=-1))
+        elif self.fusion is FusionType.ADD:
+            h = self.phi(values + self.context_proj(context).index_select(0, index))
+        else:
+            h = cast(FiLMEncoder, self.phi).forward_packed(values, context, index)
+        pooled = _pool_parts(h, self.pool, parts)  # (B, L)
         if self.context_in_rho:
             pooled = torch.cat([pooled, context], dim=-1)  # (B, L + C)
         return self.rho(pooled)  # (B, output_dim)

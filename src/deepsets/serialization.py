@@ -206,8 +206,9 @@ class PretrainedMixin:
         Raises:
             FileNotFoundError: ``directory`` or one of its two files is missing.
             ValueError: ``config.json`` names another class, a newer ``format_version``,
-                or arguments the class does not take; or the weights' names or shapes do
-                not match the model the configuration builds.
+                or arguments the class does not take; the weights file is not safetensors;
+                or the weights' names, shapes or kinds (floating or not) do not match the
+                model the configuration builds.
         """
         source = Path(directory)
         document = _read_config(source)
@@ -224,7 +225,7 @@ class PretrainedMixin:
             raise ValueError(
                 f"{source / CONFIG_NAME} describes a {saved_name!r}, not a "
                 f"{cls._pretrained_name!r}; load it with {saved_name}.from_pretrained "
-                f"or deepsets.load_pretrained"
+                f"or deepsets.serialization.load_pretrained"
             )
         else:
             target_cls = cls
@@ -242,7 +243,13 @@ class PretrainedMixin:
             raise TypeError(f"{saved_name} must be an nn.Module to be loaded")
 
         safetensors_torch = _safetensors_torch()
-        tensors = safetensors_torch.load_file(str(weights_path), device=str(map_location))
+        try:
+            tensors = safetensors_torch.load_file(str(weights_path), device=str(map_location))
+        except Exception as error:  # safetensors raises its own SafetensorError type
+            raise ValueError(
+                f"{weights_path} is not a readable safetensors file ({error}); "
+                f"save the model again with save_pretrained"
+            ) from error
         _check_weights(model, tensors, weights_path)
         model.load_state_dict(tensors, strict=True, assign=True)
         model.eval()
@@ -258,6 +265,11 @@ def _check_weights(model: nn.Module, tensors: Mapping[str, Tensor], path: Path) 
         for key, value in expected.items()
         if key in tensors and tensors[key].shape != value.shape
     ]
+    wrong_kind = [
+        f"{key}: saved {tensors[key].dtype}, config builds {value.dtype}"
+        for key, value in expected.items()
+        if key in tensors and tensors[key].is_floating_point() != value.is_floating_point()
+    ]
     problems = []
     if missing:
         problems.append(f"missing {missing}")
@@ -265,6 +277,8 @@ def _check_weights(model: nn.Module, tensors: Mapping[str, Tensor], path: Path) 
         problems.append(f"unexpected {unexpected}")
     if wrong_shape:
         problems.append("wrong shapes: " + "; ".join(wrong_shape))
+    if wrong_kind:
+        problems.append("wrong dtypes: " + "; ".join(wrong_kind))
     if problems:
         raise ValueError(
             f"the weights in {path} do not match the model its config builds "

@@ -119,6 +119,13 @@ def test_first_order_is_the_deep_sets_layer(n: int, c_in: int, c_out: int) -> No
         assert torch.allclose(deep_sets(x), layer(x))
 
 
+def test_signature_of_the_issue() -> None:
+    """EquivariantLinear(in_action, out_action, in_channels=1, out_channels=1, bias=True)."""
+    layer = EquivariantLinear(S(3), S(3), 2, 3, False)
+    assert layer.bias is None and layer.weight.shape == (3, 2, 2)
+    assert EquivariantLinear(S(3), S(3)).weight.shape == (1, 1, 2)
+
+
 def test_bias_only_spans_invariant_vectors() -> None:
     layer = EquivariantLinear(S(4), S(4, 2), 1, 1)
     assert layer.bias is not None and layer.bias.shape == (1, 2)  # diagonal, off-diagonal

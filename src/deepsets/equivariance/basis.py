@@ -6,7 +6,7 @@ constraints cut out a subspace; :func:`intertwiner_basis` returns a basis
 :math:`B_1, \dots, B_K` of it, and an equivariant layer registers only the :math:`K`
 coordinates :math:`w_k` of :math:`W = \sum_k w_k B_k` (weight sharing).
 
-Two ways to find the basis:
+Three ways to find the basis:
 
 * **closed forms** (``method="closed_form"``), never solving anything:
   :math:`S_n` on order-:math:`k` and order-:math:`l` tensors — one basis matrix per set
@@ -17,22 +17,29 @@ Two ways to find the basis:
   agree; products of groups — Kronecker products of the factors' bases.
 * **the numerical solver** (``method="nullspace"``), for any action: the null space of the
   stacked constraints :math:`I - \rho_\text{out}(g) \otimes \rho_\text{in}(g)^{-\top}`
-  in float64, brought to reduced row-echelon form. For permutation actions that form is
+  (the zero eigenspace of their Gram matrix) in float64, brought to reduced row-echelon
+  form. For permutation actions that form is
   exactly the set of orbit indicators of the (output, input) index pairs, and is rounded
   to exact 0/1.
+* **orbits** (``method="orbits"``), for any *permutation* action: those orbit indicators
+  found directly, by joining every pair :math:`(i, j)` to :math:`(p^\text{out}_i,
+  p^\text{in}_j)` for each generator (connected components, :math:`O(d_\text{out}
+  d_\text{in})` memory, no linear algebra). Same matrices and order as ``"nullspace"``.
 
-Both return the same matrices for permutation actions (the tests check it), ordered
-differently.
+All return the same matrices for permutation actions (the tests check it); the closed
+forms order them differently.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from enum import Enum
 
 import torch
 from torch import Tensor
 
+from .._validation import resolve_option
 from .actions import (
     CyclicAction,
     GroupAction,
@@ -45,6 +52,7 @@ from .actions import (
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
+    "BasisMethod",
     "bell_number",
     "intertwiner_basis",
     "intertwiner_dim",
@@ -56,7 +64,14 @@ __all__ = [
 #: Default memory cap of :func:`intertwiner_basis` (1 GiB).
 DEFAULT_MAX_BYTES = 2**30
 
-_METHODS = ("auto", "closed_form", "nullspace")
+
+class BasisMethod(str, Enum):
+    """How :func:`intertwiner_basis` finds the basis (see the module docstring)."""
+
+    AUTO = "auto"
+    CLOSED_FORM = "closed_form"
+    ORBITS = "orbits"
+    NULLSPACE = "nullspace"
 
 
 # ----------------------------------------------------------------------- set partitions
@@ -264,16 +279,22 @@ def _nullspace(in_action: GroupAction, out_action: GroupAction, dtype: torch.dty
     group = common_group(in_action, out_action)
     d_out, d_in = out_action.dim, in_action.dim
     size = d_out * d_in
-    constraints = []
-    for g in group.generators():
-        rho_out = out_action.matrix(g)
-        rho_in_inv_t = torch.linalg.inv(in_action.matrix(g)).T
-        constraints.append(torch.eye(size, dtype=torch.float64) - torch.kron(rho_out, rho_in_inv_t))
-    if constraints:
-        stacked = torch.cat(constraints)  # (G·size, size): vec(W) row-major
-        _, singular, vh = torch.linalg.svd(stacked, full_matrices=False)
-        tol = max(stacked.shape) * torch.finfo(torch.float64).eps * max(float(singular[0]), 1.0)
-        null = vh[singular <= tol]  # (K, size)
+    generators = group.generators()
+    if generators:
+        # Null space of the stacked C_g = I - rho_out(g) ⊗ rho_in(g)^{-T} (vec(W) row-major)
+        # as the zero eigenspace of the Gram matrix Σ_g C_gᵀ C_g: one size × size
+        # symmetric eigenproblem instead of an SVD of the (G·size, size) stack.
+        gram = torch.zeros(size, size, dtype=torch.float64)
+        for g in generators:
+            rho_in_inv_t = torch.linalg.inv(in_action.matrix(g)).T
+            constraint = torch.eye(size, dtype=torch.float64) - torch.kron(
+                out_action.matrix(g), rho_in_inv_t
+            )
+            gram += constraint.T @ constraint
+        eigenvalues, eigenvectors = torch.linalg.eigh(gram)
+        # Eigenvalues are squared singular values: zero ones come out at ~eps·λ_max.
+        tol = math.sqrt(torch.finfo(torch.float64).eps) * max(float(eigenvalues[-1]), 1.0)
+        null = eigenvectors[:, eigenvalues <= tol].T  # (K, size)
     else:
         null = torch.eye(size, dtype=torch.float64)
     basis = _reduced_row_echelon(null)
@@ -307,6 +328,36 @@ def _reduced_row_echelon(rows: Tensor, tol: float = 1e-9) -> Tensor:
         out[others] -= out[others, col : col + 1] * out[pivot_row]
         pivot_row += 1
     return out
+
+
+def _orbit_labels(in_action: GroupAction, out_action: GroupAction) -> Tensor:
+    """``(d_out · d_in,)`` long: the smallest flat index of each pair's orbit."""
+    group = common_group(in_action, out_action)
+    d_in = in_action.dim
+    size = out_action.dim * d_in
+    flat = torch.arange(size)
+    moves = []
+    for g in group.generators():  # pair (i, j) is tied to (p_out[i], p_in[j])
+        p_out, p_in = out_action.index(g), in_action.index(g)
+        moves.append(p_out[flat // d_in] * d_in + p_in[flat % d_in])
+    labels = flat.clone()
+    while True:  # min-label propagation along the moves and back, with pointer jumping
+        new = labels
+        for move in moves:
+            new = torch.minimum(new, new[move])
+            new = new.scatter_reduce(0, move, new, reduce="amin")
+        new = new[new]
+        if torch.equal(new, labels):
+            return labels
+        labels = new
+
+
+def _orbits(labels: Tensor, shape: tuple[int, int], dtype: torch.dtype) -> Tensor:
+    """One 0/1 indicator per orbit, ordered by each orbit's first flat index."""
+    roots, which = torch.unique(labels, return_inverse=True)  # unique sorts: first index order
+    out = torch.zeros(len(roots), labels.numel(), dtype=dtype)
+    out[which, torch.arange(labels.numel())] = 1
+    return out.view(-1, *shape)
 
 
 # ----------------------------------------------------------------------- public entry points
@@ -353,11 +404,11 @@ def intertwiner_basis(
         in_action: the action on the layer's input space.
         out_action: the action on the layer's output space (same group).
         method: ``"closed_form"`` (set partitions, circulants, Kronecker products),
-            ``"nullspace"`` (numerical, any action) or ``"auto"`` (closed form when one
-            applies).
+            ``"orbits"`` (permutation actions), ``"nullspace"`` (numerical, any action) or
+            ``"auto"`` (the first of these that applies).
         dtype: dtype of the result; the solver itself works in float64.
-        max_bytes: refuse to build anything larger (the dense basis, or the solver's
-            constraint matrix); the structured layers never need it.
+        max_bytes: refuse to build anything larger (the dense basis, the orbit labels or
+            the solver's constraint matrix); the structured layers never need it.
 
     Returns:
         ``(K, d_out, d_in)``; for permutation actions the orbit indicators of the
@@ -367,29 +418,71 @@ def intertwiner_basis(
         ``(K, out_action.dim, in_action.dim)``
 
     Raises:
-        ValueError: for actions of different groups, an unknown ``method``, or a result
-            that would exceed ``max_bytes`` (naming its size).
+        ValueError: for actions of different groups, an unknown ``method``, a method that
+            does not apply, or a result that would exceed ``max_bytes`` (naming its size).
 
     Example:
         >>> from deepsets.equivariance import SymmetricAction, intertwiner_basis
         >>> intertwiner_basis(SymmetricAction(5, 2), SymmetricAction(5, 2)).shape
         torch.Size([15, 25, 25])
     """
-    if method not in _METHODS:
-        raise ValueError(f"method must be one of {', '.join(map(repr, _METHODS))}; got {method!r}")
+    how = resolve_option(method, BasisMethod, name="method")
     common_group(in_action, out_action)
     d_out, d_in = out_action.dim, in_action.dim
     closed_dim = _closed_form_dim(in_action, out_action)
-    if method == "closed_form" and closed_dim is None:
-        raise ValueError(f"no closed form for {in_action!r} -> {out_action!r}; use 'nullspace'")
-    use_closed = closed_dim is not None and method != "nullspace"
-    if closed_dim is not None and use_closed:
-        needed = closed_dim * d_out * d_in * torch.finfo(dtype).bits // 8
-        what = f"{closed_dim} x {d_out} x {d_in} {str(dtype).removeprefix('torch.')} basis"
-    else:
-        generators = max(1, len(common_group(in_action, out_action).generators()))
-        needed = (generators + 2) * (d_out * d_in) ** 2 * 8
-        what = f"({generators} x {d_out * d_in}) x {d_out * d_in} float64 constraint system"
+    permutation = in_action.is_permutation and out_action.is_permutation
+    if how is BasisMethod.CLOSED_FORM and closed_dim is None:
+        raise ValueError(
+            f"method='closed_form' has no closed form for {in_action!r} -> {out_action!r}; "
+            "use 'orbits' (permutation actions) or 'nullspace'"
+        )
+    if how is BasisMethod.ORBITS and not permutation:
+        raise ValueError(
+            f"method='orbits' needs permutation actions; got {in_action!r} -> {out_action!r}, "
+            "use 'nullspace'"
+        )
+    if how is BasisMethod.AUTO:
+        if closed_dim is not None:
+            how = BasisMethod.CLOSED_FORM
+        else:
+            how = BasisMethod.ORBITS if permutation else BasisMethod.NULLSPACE
+    size = d_out * d_in
+    if how is BasisMethod.CLOSED_FORM and closed_dim is not None:
+        _check_bytes(
+            closed_dim * size * torch.finfo(dtype).bits // 8,
+            f"{closed_dim} x {d_out} x {d_in} {str(dtype).removeprefix('torch.')} basis",
+            in_action,
+            out_action,
+            max_bytes,
+        )
+        return _closed_form(in_action, out_action, dtype)
+    generators = max(1, len(common_group(in_action, out_action).generators()))
+    if how is BasisMethod.ORBITS:
+        labels_bytes = (generators + 4) * size * 8
+        _check_bytes(labels_bytes, f"{size}-pair orbit labelling", in_action, out_action, max_bytes)
+        labels = _orbit_labels(in_action, out_action)
+        count = int(torch.unique(labels).numel())
+        _check_bytes(
+            count * size * torch.finfo(dtype).bits // 8,
+            f"{count} x {d_out} x {d_in} {str(dtype).removeprefix('torch.')} basis",
+            in_action,
+            out_action,
+            max_bytes,
+        )
+        return _orbits(labels, (d_out, d_in), dtype)
+    _check_bytes(
+        4 * size**2 * 8,
+        f"{size} x {size} float64 constraint system (x4 working copies)",
+        in_action,
+        out_action,
+        max_bytes,
+    )
+    return _nullspace(in_action, out_action, dtype)
+
+
+def _check_bytes(
+    needed: int, what: str, in_action: GroupAction, out_action: GroupAction, max_bytes: int
+) -> None:
     if needed > max_bytes:
         raise ValueError(
             f"intertwiner_basis({in_action!r} -> {out_action!r}) would need a {what} = "
@@ -398,14 +491,19 @@ def intertwiner_basis(
             "(S_n edges -> edges), ExchangeableLayer (S_N1 x S_N2 matrices), CyclicConvLayer, "
             "deepsets.PermutationEquivariantLayer (sets); or raise max_bytes."
         )
-    if use_closed:
-        return _closed_form(in_action, out_action, dtype)
-    return _nullspace(in_action, out_action, dtype)
 
 
 def invariant_basis(
     action: GroupAction, *, dtype: torch.dtype = torch.float32, max_bytes: int = DEFAULT_MAX_BYTES
 ) -> Tensor:
-    """``(K, action.dim)``: a basis of the vectors every group element fixes (e.g. biases)."""
+    r"""A basis of the vectors every group element fixes: :math:`\rho(g) u = u` (e.g. biases).
+
+    It is the intertwiner basis from the trivial action, ``intertwiner_basis(TrivialAction(),
+    action)``; for :math:`S_n` on order-:math:`k` tensors one vector per equality pattern of
+    the :math:`k` indices (diagonal and off-diagonal for edges).
+
+    Shapes:
+        ``(K, action.dim)``
+    """
     basis = intertwiner_basis(TrivialAction(), action, dtype=dtype, max_bytes=max_bytes)
     return basis[:, :, 0]

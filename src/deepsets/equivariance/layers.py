@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .._validation import PoolType, check_dim, check_mask
+from .._validation import PoolType, check_dim, check_like, check_mask
 from .._validation import resolve_option as _resolve
 from ..functional.padded import _pool, active_elements
 from .basis import pattern_to_orbit_matrix, set_partitions
@@ -30,16 +30,22 @@ def _linear_pool(pool_type: object) -> PoolType:
     return pool
 
 
-def _check_grid_input(x: object, in_channels: int, *, layout: str) -> Tensor:
+def _check_grid_input(x: object, weight: Tensor, in_channels: int, *, layout: str) -> Tensor:
     if not isinstance(x, Tensor):
         raise TypeError(f"x must be a torch.Tensor of shape {layout}; got {type(x).__name__}")
     if x.dim() != 4 or x.shape[-1] != in_channels:
         raise ValueError(
             f"x must have shape {layout} with C = in_channels = {in_channels}; got {tuple(x.shape)}"
         )
+    _check_float_like(x, weight)
+    return x
+
+
+def _check_float_like(x: Tensor, weight: Tensor) -> None:
+    """Floating ``x`` on the layer's device and (outside autocast) of its dtype."""
     if not x.is_floating_point():
         raise TypeError(f"x must be a floating-point tensor; got dtype {x.dtype}")
-    return x
+    check_like(x, weight, name="x", what="the layer")
 
 
 def _inverse_pattern_matrix(partitions: list[tuple[int, ...]]) -> Tensor:
@@ -181,7 +187,7 @@ class SecondOrderEquivariantLayer(nn.Module):
         return pattern[:, :, self.slot_order].permute(2, 1, 0)
 
     def forward(self, x: Tensor) -> Tensor:
-        _check_grid_input(x, self.in_channels, layout="(B, N, N, C)")
+        _check_grid_input(x, self.weight, self.in_channels, layout="(B, N, N, C)")
         if x.shape[1] != x.shape[2]:
             raise ValueError(
                 f"x must be square in its node axes (B, N, N, C); got {tuple(x.shape)}"
@@ -289,7 +295,7 @@ class ExchangeableLayer(nn.Module):
         return self.pool.value
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        _check_grid_input(x, self.in_channels, layout="(B, N1, N2, C)")
+        _check_grid_input(x, self.weight, self.in_channels, layout="(B, N1, N2, C)")
         batch, n1, n2, c_in = x.shape
         active = None
         if mask is not None:
@@ -305,19 +311,20 @@ class ExchangeableLayer(nn.Module):
         def pool(t: Tensor, m: Tensor | None, a: Tensor | None) -> Tensor:
             return _pool(t, self.pool, m, active=a, clean=True)
 
-        flat_t = x.transpose(1, 2)  # (B, N2, N1, C)
+        # Explicit sizes (no -1): any of B, N1, N2 may be 0.
+        by_row = x.reshape(batch * n1, n2, c_in)  # pool over columns, per row
+        by_col = x.transpose(1, 2).reshape(batch * n2, n1, c_in)  # pool over rows, per column
+        whole = x.reshape(batch, n1 * n2, c_in)
         if mask is None or active is None:
-            rows = pool(x.reshape(-1, n2, c_in), None, None).view(batch, n1, c_in)
-            cols = pool(flat_t.reshape(-1, n1, c_in), None, None).view(batch, n2, c_in)
-            total = pool(x.reshape(batch, -1, c_in), None, None)  # (B, C)
+            rows = pool(by_row, None, None)
+            cols = pool(by_col, None, None)
+            total = pool(whole, None, None)  # (B, C)
         else:
             mask_t, active_t = mask.transpose(1, 2), active.transpose(1, 2)
-            rows = pool(x.reshape(-1, n2, c_in), mask.reshape(-1, n2), active.reshape(-1, n2))
-            cols = pool(
-                flat_t.reshape(-1, n1, c_in), mask_t.reshape(-1, n1), active_t.reshape(-1, n1)
-            )
-            total = pool(x.reshape(batch, -1, c_in), mask.reshape(batch, -1), active.flatten(1))
-            rows, cols = rows.view(batch, n1, c_in), cols.view(batch, n2, c_in)
+            rows = pool(by_row, mask.reshape(batch * n1, n2), active.reshape(batch * n1, n2))
+            cols = pool(by_col, mask_t.reshape(batch * n2, n1), active_t.reshape(batch * n2, n1))
+            total = pool(whole, mask.reshape(batch, n1 * n2), active.reshape(batch, n1 * n2))
+        rows, cols = rows.reshape(batch, n1, c_in), cols.reshape(batch, n2, c_in)
 
         w = self.weight @ self.orbit_to_pattern.to(self.weight.dtype).T  # (Co, Ci, 4)
         out = x @ w[:, :, 0].T  # (B, N1, N2, Co)
@@ -392,6 +399,10 @@ class CyclicConvLayer(nn.Module):
                 f"x must have shape (B, n, in_channels) = (B, {self.n}, {self.in_channels}); "
                 f"got {tuple(x.shape)}"
             )
+        _check_float_like(x, self.weight)
+        if x.shape[0] == 0:  # no signal: the FFT of an empty batch is not defined everywhere
+            out = x.new_zeros(0, self.n, self.out_channels)
+            return out if self.bias is None else out + self.bias
         x_hat = torch.fft.rfft(x, dim=1)  # (B, F, Ci)
         w_hat = torch.fft.rfft(self.weight.to(x.dtype), dim=2)  # (Co, Ci, F)
         y_hat = torch.einsum("bfi,oif->bfo", x_hat, w_hat)  # (B, F, Co)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .._validation import check_dim
+from .._validation import check_dim, check_like
 from .actions import GroupAction
 from .basis import DEFAULT_MAX_BYTES, intertwiner_basis, invariant_basis
 
@@ -74,8 +74,8 @@ class EquivariantLinear(nn.Module):
         out_action: GroupAction,
         in_channels: int = 1,
         out_channels: int = 1,
-        *,
         bias: bool = True,
+        *,
         method: str = "auto",
         max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
@@ -153,6 +153,9 @@ class EquivariantLinear(nn.Module):
                 f"flattened, in_channels); got {tuple(x.shape)}. Flatten natural axes with "
                 "x.flatten(1, -2)."
             )
+        if not x.is_floating_point():
+            raise TypeError(f"x must be a floating-point tensor; got dtype {x.dtype}")
+        check_like(x, self.weight, name="x", what="the layer")
         flat = x.reshape(x.shape[0], d_in * self.in_channels)  # (B, d_in·C_in)
         out = nn.functional.linear(flat, self.expand_parameters(), self.expand_bias())
         return out.view(x.shape[0], self.out_action.dim, self.out_channels)  # (B, d_out, C_out)

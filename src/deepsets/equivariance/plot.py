@@ -22,6 +22,11 @@ def parameter_ids(layer_or_basis: EquivariantLinear | Tensor) -> Tensor:
     parameter id ``(c_out · in_channels + c_in) · K + k``; for a basis ``(K, d_out, d_in)``
     it is the matrix :math:`\\sum_k w_k B_k` with id ``k``. Where several basis matrices
     overlap (a non-permutation basis), the one with the largest magnitude wins.
+
+    Shapes:
+        - layer: ``(d_out · out_channels, d_in · in_channels)``, the layout of
+          :meth:`EquivariantLinear.expand_parameters`.
+        - basis ``(K, d_out, d_in)``: ``(d_out, d_in)``.
     """
     if isinstance(layer_or_basis, EquivariantLinear):
         basis, c_out, c_in = (
@@ -59,6 +64,9 @@ def plot_weight_sharing(
     e.g. ``EquivariantLinear(SymmetricAction(8), SymmetricAction(8))`` (2 colours) or
     ``SymmetricAction(5, 2)`` to itself (15 colours on a 25 × 25 grid).
 
+    Shapes:
+        draws the ``(rows, cols)`` matrix of :func:`parameter_ids`, one cell per entry.
+
     Args:
         layer_or_basis: an :class:`EquivariantLinear` or a ``(K, d_out, d_in)`` basis.
         ax: a matplotlib ``Axes`` to draw on (a new figure if ``None``).
@@ -90,8 +98,7 @@ def plot_weight_sharing(
         _, ax = plt.subplots(
             figsize=(size * ids.shape[1] / max(ids.shape), size * ids.shape[0] / max(ids.shape))
         )
-    colormap = ListedColormap(palette)
-    colormap.set_bad("white")
+    colormap = ListedColormap(palette).with_extremes(bad="white")
     ax.imshow(image, cmap=colormap, vmin=-0.5, vmax=count - 0.5, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])

@@ -1,11 +1,15 @@
 """Functional pooling over sets.
 
-- :func:`masked_pool` — padded sets ``(B, M, D)`` with an optional bool/weight mask.
+- :func:`masked_pool` — padded sets ``(B, M, D)`` with an optional bool/weight mask, or
+  packed sets as a ``torch.nested`` jagged tensor ``(B, j, D)`` with jagged weights.
+- :func:`segment_pool` — packed rows ``(N_total, D)`` split by CSR offsets or a row index
+  (PyG-compatible).
 
 All forms share one set of semantics: −∞-correct max, empty sets pool to 0 with finite
 gradients, float weights act as multiplicities (sum) or proportions (mean).
 """
 
 from .padded import active_elements, masked_pool
+from .segment import segment_pool
 
-__all__ = ["active_elements", "masked_pool"]
+__all__ = ["active_elements", "masked_pool", "segment_pool"]

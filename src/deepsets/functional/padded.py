@@ -28,6 +28,7 @@ from .._validation import (
     check_set_input,
     resolve_option,
 )
+from .segment import _segment_pool, jagged_parts
 
 __all__ = ["active_elements", "masked_pool"]
 
@@ -121,8 +122,9 @@ def masked_pool(
     and the given non-negative weights for a float mask. Empty sets pool to 0.
 
     Shapes:
-        - ``x``: ``(B, M, D)``
-        - ``mask``: ``(B, M)``, bool or float weights, optional
+        - ``x``: ``(B, M, D)``, or a jagged nested tensor ``(B, j, D)`` (packed sets)
+        - ``mask``: ``(B, M)``, bool or float weights, optional; for a nested ``x`` a jagged
+          ``(B, j)`` tensor with ``x``'s offsets
         - output: ``(B, D)``, or ``(B, 1, D)`` with ``keepdim=True``
 
     Args:
@@ -142,4 +144,22 @@ def masked_pool(
         raise TypeError(f"keepdim must be a bool; got {keepdim!r}")
     check_set_input(x, name="x")
     check_mask(mask, x, name="mask")
+    if x.is_nested:
+        return _pool_jagged(x, pool, mask, keepdim=keepdim)
     return _pool(x, pool, mask, keepdim=keepdim)
+
+
+def _pool_jagged(x: Tensor, pool: PoolType, mask: Tensor | None, *, keepdim: bool) -> Tensor:
+    """Unchecked pooling of a jagged nested ``x`` ``(B, j, D)`` (weights: jagged ``(B, j)``)."""
+    parts = jagged_parts(x, mask)
+    out = _segment_pool(
+        parts.values,
+        pool,
+        parts.set_index,
+        parts.num_sets,
+        offsets=parts.offsets,
+        weights=parts.weights,
+        active=parts.active,
+        clean=True,
+    )
+    return out.unsqueeze(1) if keepdim else out

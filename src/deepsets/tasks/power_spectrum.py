@@ -11,8 +11,8 @@ The functions (the study's eq. 4) are
 sampled at ``N`` points :math:`x_n \sim U[0, 2\pi)`. The target is :math:`\log p_k` for
 :math:`k = 1..K_{\text{fin}}`. This module holds the data stream, the model, the two
 baselines (the prior and a least-squares Fourier fit) and the evaluation; figures and the
-report live in :mod:`deepsets.tasks.power_spectrum_report`, the experiment driver in
-:mod:`deepsets.tasks.power_spectrum_study`.
+report live in :mod:`deepsets.study.figures` and :mod:`deepsets.study.report`, the
+experiment driver in :mod:`deepsets.study.power_spectrum`.
 """
 
 from __future__ import annotations
@@ -21,41 +21,56 @@ import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from enum import Enum
 
 import torch
 from torch import Tensor, nn
 
 from .. import PermutationEquivariantLayer
-from .._validation import check_dim
+from .._validation import check_dim, resolve_option
 from ..functional import masked_pool
 from ._seeding import generator_for
 
 __all__ = [
     "ENCODINGS",
     "EULER_GAMMA",
+    "Encoding",
     "PowerSpectrumBatch",
     "PowerSpectrumNet",
     "dense_parameter_count",
     "encode",
+    "evaluate_functions",
     "evaluate_mse",
+    "fixed_spectra",
     "least_squares_log_power",
+    "make_stream_sampler",
+    "parameter_count",
     "prior_log_power",
+    "sample_at",
     "sample_functions",
     "sample_power_spectrum",
+    "squared_errors",
 ]
 
 #: The Euler–Mascheroni constant γ: :math:`E[\log p] = \log(\text{mean}) - \gamma` for an
 #: exponential variable.
 EULER_GAMMA = 0.5772156649015329
 
-Encoding = Literal["raw", "circle"]
+
+class Encoding(str, Enum):
+    """How a sample ``(x, f(x))`` is given to the network."""
+
+    RAW = "raw"
+    CIRCLE = "circle"
+
+
 #: Input encodings: feature width per element.
-ENCODINGS: dict[str, int] = {"raw": 2, "circle": 3}
+ENCODINGS: dict[str, int] = {Encoding.RAW.value: 2, Encoding.CIRCLE.value: 3}
 
 # Stream ids, so the training stream, the test set and figure data never share numbers.
 TRAIN_STREAM = 0
 TEST_STREAM = 1
+SWEEP_STREAM = 2
 
 
 @dataclass
@@ -145,11 +160,9 @@ def encode(x: Tensor, y: Tensor, encoding: str) -> Tensor:
     ``circle`` puts the positions on the unit circle, so a rotation ``x → x + c`` acts
     linearly on the features (the study's appendix); ``raw`` is the study's own input.
     """
-    if encoding == "raw":
+    if resolve_option(encoding, Encoding, name="encoding") is Encoding.RAW:
         return torch.stack([x, y], dim=-1)
-    if encoding == "circle":
-        return torch.stack([x.cos(), x.sin(), y], dim=-1)
-    raise ValueError(f"encoding must be one of {sorted(ENCODINGS)}; got {encoding!r}")
+    return torch.stack([x.cos(), x.sin(), y], dim=-1)
 
 
 class PowerSpectrumNet(nn.Module):
@@ -294,3 +307,62 @@ def make_stream_sampler(
         return encode(batch.x, batch.y, encoding), batch.target(k_fin)
 
     return sample
+
+
+def fixed_spectra(num_sets: int, k_max: int, *, seed: int) -> tuple[Tensor, Tensor]:
+    """A fixed draw of ``num_sets`` spectra (eq. 4) on the CPU: ``log_power``, ``phase``.
+
+    The draw depends on ``(seed, k_max, num_sets)`` only, so every model and every set
+    size of a sweep sees the same functions (common random numbers make the comparison
+    between set sizes far less noisy than independent test sets would).
+
+    Shapes:
+        returns ``(num_sets, k_max)`` and ``(num_sets, k_max)``
+    """
+    generator = generator_for(seed, SWEEP_STREAM, k_max, num_sets)
+    return _draw_spectrum(num_sets, k_max, generator, torch.device("cpu"))
+
+
+def sample_at(log_power: Tensor, phase: Tensor, set_size: int, *, seed: int) -> PowerSpectrumBatch:
+    """Sample the given functions at ``set_size`` fresh iid positions (seeded by
+    ``(seed, set_size)``) on the CPU.
+
+    Shapes:
+        ``log_power``, ``phase``: ``(B, K)`` → a batch with ``x``, ``y`` of ``(B, set_size)``
+    """
+    if log_power.shape != phase.shape or log_power.dim() != 2:
+        raise ValueError(
+            "log_power and phase must be equal (B, K) tensors; got "
+            f"{tuple(log_power.shape)} and {tuple(phase.shape)}"
+        )
+    set_size = check_dim(set_size, name="set_size")
+    generator = generator_for(seed, SWEEP_STREAM, set_size)
+    x = torch.rand(log_power.shape[0], set_size, generator=generator) * (2 * math.pi)
+    y = evaluate_functions(x, log_power, phase)
+    return PowerSpectrumBatch(x=x, y=y, log_power=log_power, phase=phase)
+
+
+def squared_errors(
+    predict: Callable[[Tensor, Tensor], Tensor],
+    batch: PowerSpectrumBatch,
+    k_fin: int,
+    *,
+    max_elements: int = 1 << 18,
+) -> Tensor:
+    r"""Per-set, per-frequency squared errors :math:`(\hat{\ell}_k - \log p_k)^2` of
+    ``predict(x, y) -> (b, k_fin)``, evaluated in chunks of at most ``max_elements``
+    samples (so a sweep to large ``N`` stays within memory).
+
+    Shapes:
+        ``batch.x``: ``(B, N)`` → ``(B, k_fin)`` float64
+    """
+    count, set_size = batch.x.shape
+    chunk = max(1, max_elements // max(1, set_size))
+    target = batch.target(k_fin).double()
+    parts = []
+    with torch.no_grad():
+        for start in range(0, count, chunk):
+            part = slice(start, start + chunk)
+            prediction = predict(batch.x[part], batch.y[part]).double().cpu()
+            parts.append((prediction - target[part]).square())
+    return torch.cat(parts)

@@ -7,18 +7,35 @@ library imports this package.
 from .callbacks import InterruptAt, StepProgressBar
 from .checkpoint import AtomicCheckpointIO, load_checkpoint, save_checkpoint_atomic
 from .data import StepStream, StreamDataModule
-from .engine import EngineSettings, FitResult, fit_stream, load_model_weights
-from .module import SetModelModule
+from .engine import (
+    LOGGERS,
+    EngineSettings,
+    FitResult,
+    LoggerKind,
+    add_engine_arguments,
+    engine_settings_from_args,
+    fit_stream,
+    load_model_weights,
+)
+from .module import LOSSES, SCHEDULES, Loss, Schedule, SetModelModule
 
 __all__ = [
+    "LOGGERS",
+    "LOSSES",
+    "SCHEDULES",
     "AtomicCheckpointIO",
     "EngineSettings",
     "FitResult",
     "InterruptAt",
+    "LoggerKind",
+    "Loss",
+    "Schedule",
     "SetModelModule",
     "StepProgressBar",
     "StepStream",
     "StreamDataModule",
+    "add_engine_arguments",
+    "engine_settings_from_args",
     "fit_stream",
     "load_checkpoint",
     "load_model_weights",

@@ -14,7 +14,12 @@ class StepProgressBar(TQDMProgressBar):
     """A tqdm bar over optimiser steps (``global_step / max_steps``) with loss and ETA.
 
     Lightning's own bar counts batches of an epoch, which an endless stream does not
-    have; this one counts global steps, so it is also right after ``--resume``.
+    have; this one counts global steps, so it is also right after ``--resume``. The
+    postfix shows the latest logged metrics (``loss``); tqdm adds the rate and the ETA.
+
+    Args:
+        refresh_rate: redraw every this many steps.
+        description: the bar's label.
     """
 
     def __init__(self, refresh_rate: int = 20, description: str = "train") -> None:
@@ -40,10 +45,18 @@ class StepProgressBar(TQDMProgressBar):
 
 
 class InterruptAt(Callback):
-    """Raise :class:`KeyboardInterrupt`-free :class:`RuntimeError` after ``step`` steps,
-    simulating a crash (used to test that ``--resume`` reproduces an uninterrupted run)."""
+    """Raise :class:`RuntimeError` once ``global_step >= step``, simulating a crash.
+
+    Used to test that ``--resume`` reproduces an uninterrupted run: the last checkpoint
+    written before the crash is the one the resumed run starts from.
+
+    Args:
+        step: the optimiser step after which to crash (a positive int).
+    """
 
     def __init__(self, step: int) -> None:
+        if isinstance(step, bool) or not isinstance(step, int) or step < 1:
+            raise ValueError(f"step must be a positive int; got {step!r}")
         self.step = step
 
     def on_train_batch_end(

@@ -1,0 +1,320 @@
+"""Variable-size sets: padded + mask vs packed (nested) vs the bound, and streaming.
+
+Section 1, a skewed batch (256 sets, log-normal sizes, mean ≈ 64, largest 1000) and a
+uniform batch (256 sets of 64): ``DeepSetsInvariant`` with φ 16→128→128 and ρ 128→64→1,
+forward+backward, for sum / mean / max pooling:
+
+* ``padded``  — ``model(x, mask)`` on the batch padded to the largest set;
+* ``packed``  — ``model(nested)`` on a ``torch.nested`` jagged tensor;
+* ``bound``   — φ on the real rows, one ``index_add_``, ρ (the least work possible);
+* ``pyg``     — φ, PyG's ``Sum/Mean/MaxAggregation`` with an index, ρ (only when
+  ``torch_geometric`` is importable; it is not a dependency).
+
+The variants are timed interleaved in one run (machines are shared and noisy: compare the
+ratios). Memory: bytes autograd saves for backward (exact), and the peak RSS growth of one
+forward+backward in a fresh process per variant.
+
+Section 2, streaming a 10M × 16 set through φ 16→64→64 in chunks (generated on the fly, the
+set is never held), in a fresh process: elements per second and peak RSS.
+
+    python benchmarks/ragged.py [--threads 2] [--repeats 15] [--rows 10000000] [--chunk 65536]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from deepsets import DeepSetsInvariant, pack_sets, pad_sets
+from deepsets.streaming import PoolingState
+
+POOLS = ["sum", "mean", "max"]
+BATCH = 256
+
+
+def _pyg_aggr() -> Any:
+    """PyG's ``torch_geometric.nn.aggr`` module, or ``None`` (an optional comparison)."""
+    try:
+        from torch_geometric.nn import aggr
+    except Exception:  # pragma: no cover - depends on the environment
+        return None
+    return aggr
+
+
+def skewed_sizes(seed: int = 0) -> list[int]:
+    """256 log-normal sizes with mean ≈ 64; the largest is set to 1000."""
+    generator = torch.Generator().manual_seed(seed)
+    sigma = 1.1
+    mu = math.log(64) - sigma**2 / 2
+    sizes = torch.exp(mu + sigma * torch.randn(BATCH, generator=generator)).round().long()
+    sizes = sizes.clamp(1, 1000)
+    sizes[sizes.argmax()] = 1000
+    return sizes.tolist()
+
+
+def make_model(pool: str) -> DeepSetsInvariant:
+    torch.manual_seed(0)
+    return DeepSetsInvariant(16, [128, 128], [64], 1, pool_type=pool)
+
+
+def steps(
+    pool: str, sizes: list[int], uniform: bool, with_pyg: bool = True
+) -> dict[str, Callable[[], Tensor]]:
+    """One forward (returns the loss) per variant; the caller runs backward."""
+    model = make_model(pool)
+    generator = torch.Generator().manual_seed(1)
+    sets = [torch.randn(n, 16, generator=generator) for n in sizes]
+    x_pad, mask = pad_sets(sets)
+    packed = pack_sets(sets)
+    values = packed.values()
+    offsets = packed.offsets()
+    index = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes))
+    counts = torch.tensor(sizes, dtype=torch.float32).clamp(min=1).unsqueeze(1)
+
+    def bound() -> Tensor:
+        h = model.phi(values)
+        pooled = h.new_zeros(len(sizes), h.shape[1]).index_add_(0, index, h)
+        if pool == "mean":
+            pooled = pooled / counts
+        return model.rho(pooled).sum()
+
+    variants: dict[str, Callable[[], Tensor]] = {
+        "padded": lambda: model(x_pad, mask).sum(),
+        "packed": lambda: model(packed).sum(),
+        "bound": bound,
+    }
+    if uniform:
+        variants["padded-nomask"] = lambda: model(x_pad).sum()
+    pyg_aggr = _pyg_aggr() if with_pyg else None
+    if pyg_aggr is not None:
+        module = {
+            "sum": pyg_aggr.SumAggregation,
+            "mean": pyg_aggr.MeanAggregation,
+            "max": pyg_aggr.MaxAggregation,
+        }[pool]()
+        variants["pyg"] = lambda: model.rho(
+            module(model.phi(values), index, dim_size=len(sizes))
+        ).sum()
+    del offsets
+    return variants
+
+
+def saved_bytes(step: Callable[[], Tensor]) -> int:
+    """Bytes of the tensors autograd keeps for backward during one forward.
+
+    A storage saved by several operations (a ReLU's output is also the next Linear's
+    input) is counted once.
+    """
+    total = 0
+    seen: set[int] = set()
+
+    def pack(t: Tensor) -> Tensor:
+        nonlocal total
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in seen:
+            seen.add(storage.data_ptr())
+            total += storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        loss = step()
+    loss.backward()
+    return total
+
+
+def time_interleaved(variants: dict[str, Callable[[], Tensor]], repeats: int) -> dict[str, float]:
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for step in variants.values():  # warm-up
+        step().backward()
+    for _ in range(repeats):
+        for name, step in variants.items():
+            start = time.perf_counter()
+            step().backward()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def rss_mb() -> float:
+    """Peak resident set size of this process so far, MB.
+
+    Reads ``VmHWM`` (reset by ``exec``): ``ru_maxrss`` of a child started by
+    ``subprocess`` also covers its parent's peak before the ``exec``.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:  # not Linux
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child_peak(args: argparse.Namespace, kind: str, pool: str, variant: str) -> float:
+    """Peak RSS growth (MB) of one forward+backward of ``variant``, in a fresh process."""
+    command = [
+        sys.executable,
+        __file__,
+        "--child-memory",
+        f"{kind}:{pool}:{variant}",
+        "--threads",
+        str(args.threads),
+    ]
+    out = subprocess.run(command, capture_output=True, text=True, check=True)
+    return float(json.loads(out.stdout.strip().splitlines()[-1])["peak_mb"])
+
+
+def memory_child(spec: str) -> None:
+    kind, pool, variant = spec.split(":")
+    sizes = skewed_sizes() if kind == "skewed" else [64] * BATCH
+    step = steps(pool, sizes, uniform=kind == "uniform", with_pyg=variant == "pyg")[variant]
+    before = rss_mb()
+    step().backward()
+    print(json.dumps({"peak_mb": rss_mb() - before}))
+
+
+def batch_section(args: argparse.Namespace, kind: str) -> None:
+    pyg_aggr = _pyg_aggr()
+    sizes = skewed_sizes() if kind == "skewed" else [64] * BATCH
+    n = sum(sizes)
+    print(
+        f"\n## {kind} batch: {BATCH} sets, mean size {n / BATCH:.1f}, largest {max(sizes)}, "
+        f"{n} real rows, padded to {BATCH * max(sizes)} rows ({BATCH * max(sizes) / n:.1f}x)"
+    )
+    header = "| pool | padded ms | packed ms | bound ms |"
+    if kind == "uniform":
+        header += " padded-nomask ms |"
+    if pyg_aggr is not None:
+        header += " pyg ms |"
+    header += " packed / bound | padded / packed |"
+    if kind == "uniform":
+        header += " packed / padded-nomask |"
+    if pyg_aggr is not None:
+        header += " packed / pyg |"
+    print(header)
+    print("|" + "---|" * (header.count("|") - 1))
+    memory_rows = []
+    for pool in POOLS:
+        variants = steps(pool, sizes, uniform=kind == "uniform")
+        t = time_interleaved(variants, args.repeats)
+        ms = {k: v * 1e3 for k, v in t.items()}
+        row = f"| {pool} | {ms['padded']:.1f} | {ms['packed']:.1f} | {ms['bound']:.1f} |"
+        if kind == "uniform":
+            row += f" {ms['padded-nomask']:.1f} |"
+        if pyg_aggr is not None:
+            row += f" {ms['pyg']:.1f} |"
+        row += f" {t['packed'] / t['bound']:.2f} | {t['padded'] / t['packed']:.1f} |"
+        if kind == "uniform":
+            row += f" {t['packed'] / t['padded-nomask']:.2f} |"
+        if pyg_aggr is not None:
+            row += f" {t['packed'] / t['pyg']:.2f} |"
+        print(row, flush=True)
+        saved = {name: saved_bytes(step) / 2**20 for name, step in variants.items()}
+        peaks = {}
+        if args.rss:
+            peaks = {name: child_peak(args, kind, pool, name) for name in ("padded", "packed")}
+        memory_rows.append((pool, saved, peaks))
+    print("\n| pool | saved for backward: padded MB | packed MB | packed / padded |", end="")
+    print(" peak RSS growth: padded MB | packed MB | packed / padded |" if args.rss else "")
+    print("|---|---|---|---|" + ("---|---|---|" if args.rss else ""))
+    for pool, saved, peaks in memory_rows:
+        row = (
+            f"| {pool} | {saved['padded']:.1f} | {saved['packed']:.1f} | "
+            f"{saved['packed'] / saved['padded']:.2f} |"
+        )
+        if peaks:
+            row += (
+                f" {peaks['padded']:.1f} | {peaks['packed']:.1f} | "
+                f"{peaks['packed'] / max(peaks['padded'], 1e-9):.2f} |"
+            )
+        print(row, flush=True)
+
+
+def stream_child(rows: int, chunk: int) -> None:
+    """Stream ``rows`` × 16 random elements through φ 16→64→64 (sum, mean and max)."""
+    torch.manual_seed(0)
+    model = DeepSetsInvariant(16, [64, 64], [64], 1).eval()
+    generator = torch.Generator().manual_seed(0)
+    baseline = rss_mb()
+    states = {pool: PoolingState(pool) for pool in POOLS}
+    start = time.perf_counter()
+    with torch.no_grad():
+        for offset in range(0, rows, chunk):
+            x = torch.randn(min(chunk, rows - offset), 16, generator=generator)
+            h = model.phi(x)
+            for state in states.values():
+                state.update(h)
+        out = model.rho(states["sum"].result())
+    seconds = time.perf_counter() - start
+    print(
+        json.dumps(
+            {
+                "rows": rows,
+                "chunk": chunk,
+                "seconds": seconds,
+                "elements_per_s": rows / seconds,
+                "peak_rss_mb": rss_mb(),
+                "rss_after_import_mb": baseline,
+                "finite": bool(torch.isfinite(out).all()),
+            }
+        )
+    )
+
+
+def streaming_section(args: argparse.Namespace) -> None:
+    command = [sys.executable, __file__, "--child-stream", "--rows", str(args.rows)]
+    command += ["--chunk", str(args.chunk), "--threads", str(args.threads)]
+    out = subprocess.run(command, capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    print(
+        f"\n## streaming {result['rows']:,} x 16 through phi 16->64->64 in chunks of "
+        f"{result['chunk']:,} (sum, mean and max states updated)\n"
+        f"{result['elements_per_s'] / 1e6:.2f} M elements/s ({result['seconds']:.1f} s), "
+        f"peak RSS {result['peak_rss_mb']:.0f} MB (of which {result['rss_after_import_mb']:.0f}"
+        f" MB after importing torch and building the model; the set itself would be "
+        f"{result['rows'] * 16 * 4 / 2**20:.0f} MB)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--chunk", type=int, default=65_536)
+    parser.add_argument("--no-rss", dest="rss", action="store_false")
+    parser.add_argument("--no-streaming", dest="streaming", action="store_false")
+    parser.add_argument("--child-memory", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--child-stream", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.child_memory:
+        memory_child(args.child_memory)
+        return
+    if args.child_stream:
+        stream_child(args.rows, args.chunk)
+        return
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"PyG {'available' if _pyg_aggr() is not None else 'not installed'}; "
+        f"median of {args.repeats} interleaved forward+backward steps"
+    )
+    batch_section(args, "skewed")
+    batch_section(args, "uniform")
+    if args.streaming:
+        streaming_section(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,260 @@
+r"""Pooling of packed sets: ``(N_total, D)`` rows split into sets by CSR offsets or an index.
+
+A batch of sets of different sizes is stored without padding as the concatenation of
+their rows, ``values`` of shape ``(N_total, D)``, plus either
+
+* ``offsets`` ``(S + 1,)`` — set ``s`` is ``values[offsets[s]:offsets[s + 1]]`` (CSR, the
+  layout of ``torch.nested`` jagged tensors and of PyG's ``ptr``), or
+* ``index`` ``(N_total,)`` — row ``i`` belongs to set ``index[i]`` (PyG's ``batch``).
+
+The semantics are those of :func:`~deepsets.functional.masked_pool` (−∞-correct max,
+empty sets pool to 0 with finite gradients, float weights are multiplicities for sum and
+proportions for mean, rows of weight 0 may hold NaN/inf and never leak, float16/bfloat16
+sum and mean accumulate in float32).
+
+Kernels, chosen by timing forward+backward on CPU (15,810 rows × 128 features in 256 sets,
+one thread): sum and mean use one ``index_add_`` (its backward is one ``index_select``;
+about as fast as ``scatter_add_`` and ~3× faster than ``torch.segment_reduce``); max uses
+``torch.segment_reduce`` on CSR offsets (20 ms against 40–53 ms for ``scatter_reduce``;
+ties share the gradient, as ``amax`` does) and, for an arbitrary ``index``, a
+``scatter_reduce`` forward with a tie-splitting backward (1.3× faster than
+``scatter_reduce``'s own backward).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor
+
+from .._validation import (
+    PoolType,
+    check_jagged_mask,
+    check_segment_input,
+    resolve_option,
+)
+
+__all__ = ["segment_pool"]
+
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+class JaggedParts(NamedTuple):
+    """The flat view of a batch of packed sets (see :func:`jagged_parts`)."""
+
+    values: Tensor  # (N, D) rows, inactive rows (weight 0) replaced by 0
+    offsets: Tensor  # (S + 1,) int64 CSR offsets
+    set_index: Tensor  # (N,) int64 set of every row
+    num_sets: int
+    weights: Tensor | None  # (N,) float weights or bool mask, or None
+    active: Tensor | None  # (N,) bool, ``weights > 0``, or None
+
+
+def _offsets(t: Tensor) -> Tensor:
+    return t.offsets()  # type: ignore[attr-defined]
+
+
+def _lengths(t: Tensor) -> Tensor | None:
+    return t.lengths()  # type: ignore[attr-defined]
+
+
+def offsets_to_index(offsets: Tensor, num_rows: int) -> Tensor:
+    """``(N,)`` set index of every row from ``(S + 1,)`` CSR offsets."""
+    counts = offsets[1:] - offsets[:-1]
+    sets = torch.arange(counts.shape[0], device=offsets.device)
+    return torch.repeat_interleave(sets, counts, output_size=num_rows)
+
+
+def jagged_parts(x: Tensor, mask: Tensor | None = None, *, clean: bool = True) -> JaggedParts:
+    """Split a jagged nested tensor ``(B, j, D)`` (and its jagged weights) into flat parts.
+
+    With a mask and ``clean=True`` the rows of weight 0 are replaced by 0 (never multiplied),
+    so NaN/inf in them cannot reach φ or a gradient. Inputs are assumed validated.
+    """
+    if _lengths(x) is not None:  # a view with holes (e.g. from narrow): compact it first
+        x = x.contiguous()
+        if mask is not None:
+            mask = mask.contiguous()
+    values = x.values()
+    offsets = _offsets(x).to(torch.long)
+    num_sets = x.shape[0]
+    index = offsets_to_index(offsets, values.shape[0])
+    if mask is None:
+        return JaggedParts(values, offsets, index, num_sets, None, None)
+    weights = mask.values().reshape(-1)
+    active = weights if weights.dtype == torch.bool else weights > 0
+    if clean:
+        values = values.masked_fill(~active.unsqueeze(-1), 0.0)
+    return JaggedParts(values, offsets, index, num_sets, weights, active)
+
+
+def jagged_like(values: Tensor, like: Tensor) -> Tensor:
+    """A jagged nested tensor with the rows ``values`` and the structure of ``like``."""
+    if _lengths(like) is not None:
+        like = like.contiguous()
+    return torch.nested.nested_tensor_from_jagged(values, _offsets(like))
+
+
+class _IndexMax(torch.autograd.Function):
+    """``amax`` of rows grouped by an arbitrary index; ties share the gradient equally."""
+
+    @staticmethod
+    def forward(values: Tensor, index: Tensor, num_sets: int) -> Tensor:
+        expanded = index.unsqueeze(1).expand_as(values)
+        out = values.new_zeros(num_sets, values.shape[1])
+        return out.scatter_reduce_(0, expanded, values, "amax", include_self=False)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
+        values, index, _ = inputs
+        ctx.save_for_backward(values, index, output)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
+        values, index, out = ctx.saved_tensors
+        hit = values == out.index_select(0, index)  # (N, D): rows that attain the max
+        ties = torch.zeros_like(out).index_add_(0, index, hit.to(grad.dtype))
+        share = grad / ties.clamp(min=1)
+        return hit.to(grad.dtype) * share.index_select(0, index), None, None
+
+
+def _segment_pool(
+    values: Tensor,
+    pool: PoolType,
+    index: Tensor,
+    num_sets: int,
+    *,
+    offsets: Tensor | None = None,
+    weights: Tensor | None = None,
+    active: Tensor | None = None,
+    clean: bool = False,
+) -> Tensor:
+    """Unchecked segment pooling used by the models and the streaming state.
+
+    Args:
+        values: ``(N, D)``.
+        pool: a resolved :class:`PoolType`.
+        index: ``(N,)`` int64 set of every row.
+        num_sets: ``S``.
+        offsets: ``(S + 1,)`` CSR offsets when the rows are sorted by set (faster max).
+        weights: ``(N,)`` bool or float weights, or ``None``.
+        active: ``weights > 0`` if the caller has it.
+        clean: the caller guarantees ``values`` is 0 on rows of weight 0.
+
+    Returns:
+        ``(S, D)``.
+    """
+    if pool is not PoolType.MAX and values.dtype in _LOW_PRECISION:
+        wide = _segment_pool(
+            values.float(),
+            pool,
+            index,
+            num_sets,
+            offsets=offsets,
+            weights=weights,
+            active=active,
+            clean=clean,
+        )
+        return wide.to(values.dtype)
+    width = values.shape[1]
+    if weights is not None and active is None:
+        active = weights if weights.dtype == torch.bool else weights > 0
+
+    if pool is PoolType.MAX:
+        if active is not None:
+            values = values.masked_fill(~active.unsqueeze(-1), float("-inf"))
+        if offsets is not None:
+            out = torch.segment_reduce(values, "max", offsets=offsets, unsafe=True)
+        else:
+            out = _IndexMax.apply(values, index, num_sets)
+        if active is None and offsets is not None:
+            nonempty = (offsets[1:] > offsets[:-1]).unsqueeze(-1)
+        elif active is None:  # index form: untouched rows of scatter_reduce are already 0
+            return out
+        else:
+            hits = torch.zeros(num_sets, dtype=torch.int32, device=values.device)
+            nonempty = hits.index_add_(0, index, active.to(torch.int32)).unsqueeze(-1) > 0
+        return torch.where(nonempty, out, torch.zeros((), dtype=out.dtype, device=out.device))
+
+    if active is not None and not clean:
+        values = values.masked_fill(~active.unsqueeze(-1), 0.0)  # replace: NaN cannot leak
+    if weights is not None and weights.dtype != torch.bool:
+        w = weights.to(values.dtype)
+        values = values * w.unsqueeze(-1)
+    total = values.new_zeros(num_sets, width).index_add_(0, index, values)
+    if pool is PoolType.SUM:
+        return total
+    if weights is None:
+        if offsets is not None:
+            count = (offsets[1:] - offsets[:-1]).to(values.dtype)
+        else:
+            count = torch.zeros(num_sets, dtype=values.dtype, device=values.device)
+            count = count.index_add_(0, index, torch.ones_like(index, dtype=values.dtype))
+    else:
+        assert active is not None
+        w = active.to(values.dtype) if weights.dtype == torch.bool else weights.to(values.dtype)
+        count = torch.zeros(num_sets, dtype=values.dtype, device=values.device)
+        count = count.index_add_(0, index, w)
+    count = count.unsqueeze(-1)
+    # Empty sets have total == 0; dividing by 1 keeps them 0 with finite gradients.
+    return total / torch.where(count > 0, count, torch.ones_like(count))
+
+
+def segment_pool(
+    values: Tensor,
+    pool_type: str | PoolType = "sum",
+    *,
+    offsets: Tensor | None = None,
+    index: Tensor | None = None,
+    weights: Tensor | None = None,
+    num_sets: int | None = None,
+) -> Tensor:
+    r"""Pool packed sets: rows ``(N_total, D)`` grouped by CSR ``offsets`` or a row ``index``.
+
+    .. math::
+
+        \mathrm{sum}_s = \sum_{i \in s} w_i x_i, \qquad
+        \mathrm{mean}_s = \frac{\sum_{i \in s} w_i x_i}{\sum_{i \in s} w_i}, \qquad
+        \mathrm{max}_s = \max_{i \in s,\, w_i > 0} x_i
+
+    with :math:`w_i = 1` without ``weights``. Empty sets (no row, or only rows of weight 0)
+    pool to 0. The same numbers as :func:`~deepsets.functional.masked_pool` on the padded
+    batch, and as PyG's ``global_{add,mean,max}_pool(x, batch, size)`` for
+    ``index=batch, num_sets=size``.
+
+    Shapes:
+        - ``values``: ``(N_total, D)``
+        - ``offsets``: ``(S + 1,)`` integer, non-decreasing, ``offsets[0] = 0``,
+          ``offsets[-1] = N_total`` — or
+        - ``index``: ``(N_total,)`` integer in ``[0, S)``, any order
+        - ``weights``: ``(N_total,)`` bool or float ``>= 0``, optional
+        - output: ``(S, D)``
+
+    Args:
+        values: the rows of all sets, concatenated.
+        pool_type: ``"sum"``, ``"mean"`` or ``"max"``.
+        offsets: CSR offsets (exactly one of ``offsets`` and ``index``).
+        index: the set of every row.
+        weights: per-row multiplicities (sum) or proportions (mean); 0 marks padding.
+        num_sets: ``S``; defaults to ``len(offsets) - 1`` or ``index.max() + 1``.
+
+    Raises:
+        ValueError: for wrong shapes, both or neither of ``offsets``/``index``, offsets that
+            are not a valid CSR split of ``values``, indices out of range, negative or
+            non-finite weights, or an unknown ``pool_type``.
+
+    Reference:
+        Zaheer et al., *Deep Sets*, NeurIPS 2017, https://arxiv.org/abs/1703.06114;
+        Fey & Lenssen, *PyTorch Geometric*, https://arxiv.org/abs/1903.02428
+    """
+    pool = resolve_option(pool_type, PoolType, name="pool_type")
+    num_sets = check_segment_input(values, offsets=offsets, index=index, num_sets=num_sets)
+    check_jagged_mask(weights, values.shape[0], name="weights", like=values)
+    if offsets is not None:
+        offsets = offsets.to(torch.long)
+        index = offsets_to_index(offsets, values.shape[0])
+    assert index is not None
+    return _segment_pool(
+        values, pool, index.to(torch.long), num_sets, offsets=offsets, weights=weights
+    )

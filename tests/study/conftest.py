@@ -1,0 +1,43 @@
+"""A tiny study, run once for the tests of this folder (seconds)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+TINY: dict[str, Any] = {
+    "seeds": [0, 1],
+    "encodings": ["circle", "raw"],
+    "depth": 1,
+    "width": 4,
+    "steps": 5,
+    "batch_size": 4,
+    "set_size": 16,
+    "grid_depths": [1, 2],
+    "grid_widths": [4],
+    "grid_steps": 5,
+    "grid_seeds": [0, 1],
+    "noise_steps": 2,
+    "noise_depth": 1,
+    "noise_width": 4,
+    "noise_sets": 8,
+    "noise_test_k_max": [8, 16],
+    "test_sets": 32,
+    "sweep_sets": 16,
+    "sweep_sizes": [8, 64],
+    "workers": 1,
+    "engine": {"accelerator": "cpu", "progress": False, "logger": "none"},
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    pytest.importorskip("lightning")
+    pytest.importorskip("matplotlib")
+    from deepsets.study import PowerSpectrumConfig, run_power_spectrum
+
+    out = tmp_path_factory.mktemp("tiny-study")
+    metrics = run_power_spectrum(PowerSpectrumConfig(out=str(out), **TINY))
+    return out, metrics

@@ -1,0 +1,84 @@
+"""The study driver: models, parameter counts, jobs, the metrics of a tiny run."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("lightning")
+
+from deepsets.study import (
+    PowerSpectrumConfig,
+    build_model,
+    parameter_comparison,
+    run_power_spectrum,
+)
+from deepsets.study.power_spectrum import PRIOR_MSE, _dense_count, _jobs
+from deepsets.tasks.power_spectrum import dense_parameter_count, parameter_count
+
+
+def test_parameter_comparison_is_the_seeds_20_against_2099200() -> None:
+    counts = parameter_comparison(512)
+    assert counts["equivariant"] == 2 * 4 * 2 + 4 == 20
+    assert counts["dense"] == (2 * 512) * (4 * 512) + 4 * 512 == 2_099_200
+    assert parameter_comparison(3)["dense"] == 6 * 12 + 12
+
+
+def test_dense_count_of_the_main_model() -> None:
+    config = PowerSpectrumConfig(set_size=8, depth=2, width=5)
+    assert _dense_count(config, 3) == dense_parameter_count(8, [3, 5, 5], k_fin=4)
+
+
+def test_build_model() -> None:
+    model = build_model("circle", depth=2, width=5, k_fin=4)
+    assert model.input_dim == 3 and model.depth == 2
+    assert parameter_count(build_model("raw", depth=1, width=4, k_fin=4)) == 20 + 5 * 4
+    with pytest.raises(ValueError, match="encoding must be one of"):
+        build_model("polar", depth=1, width=4, k_fin=4)
+
+
+def test_jobs_reuse_main_models_in_the_grid() -> None:
+    config = PowerSpectrumConfig(
+        seeds=[0, 1], depth=3, width=64, steps=100, grid_depths=[1, 3], grid_widths=[64],
+        grid_steps=100, grid_seeds=[0], other_encoding_seeds=1,
+    )  # fmt: skip
+    jobs = _jobs(config)
+    names = [job["name"] for job in jobs]
+    assert names[:3] == ["main-circle-seed0", "main-circle-seed1", "main-raw-seed0"]
+    reused = [job["name"] for job in jobs if job.get("reuse")]
+    assert reused == ["grid-circle-d3-w64-seed0"]
+    assert jobs[-1]["kind"] == "noise" and jobs[-1]["k_max"] == 64
+
+
+def test_metrics_of_a_tiny_run(tiny_study: tuple[Path, dict[str, Any]]) -> None:
+    out, metrics = tiny_study
+    assert metrics["prior_mse_theory"] == pytest.approx(math.pi**2 / 6) == PRIOR_MSE
+    assert set(metrics["encodings"]) == {"circle", "raw"}
+    assert metrics["encodings"]["circle"]["seeds"] == [0, 1]
+    assert metrics["encodings"]["raw"]["seeds"] == [0]  # other_encoding_seeds = 1
+    runs = {r["name"]: r for r in metrics["runs"]}
+    mean = sum(runs[f"main-circle-seed{s}"]["test_mse"] for s in (0, 1)) / 2
+    assert metrics["test_mse"] == pytest.approx(mean)
+    assert metrics["per_k_mse"] == pytest.approx(metrics["encodings"]["circle"]["per_k_mse"])
+    assert list(metrics["size_sweep"]) == ["8", "16", "64"]
+    assert metrics["lstsq_mse"] < 1e-6 < metrics["prior_mse"]
+    assert [(c["depth"], c["width"]) for c in metrics["grid"]] == [(1, 4), (1, 4), (2, 4), (2, 4)]
+    assert metrics["seconds"] > 0
+    assert (out / "metrics.json").exists() and (out / "config.json").exists()
+
+
+def test_two_workers_give_the_same_numbers_as_one(tmp_path: Path) -> None:
+    settings: dict[str, Any] = {
+        "seeds": [0], "encodings": ["circle", "raw"], "depth": 1, "width": 4, "steps": 3,
+        "batch_size": 4, "set_size": 8, "grid_depths": [1], "grid_widths": [4],
+        "grid_steps": 3, "noise_steps": 0, "test_sets": 16, "sweep_sets": 8,
+        "sweep_sizes": [8], "figures": False,
+        "engine": {"accelerator": "cpu", "progress": False, "logger": "none"},
+    }  # fmt: skip
+    one = run_power_spectrum({**settings, "out": str(tmp_path / "one"), "workers": 1})
+    two = run_power_spectrum({**settings, "out": str(tmp_path / "two"), "workers": 2})
+    assert one["per_k_mse"] == two["per_k_mse"]
+    assert one["encodings"]["raw"]["test_mse"] == two["encodings"]["raw"]["test_mse"]

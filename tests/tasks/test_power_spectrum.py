@@ -1,0 +1,219 @@
+"""The power-spectrum task: data of eq. 4, encodings, the network, the baselines."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from deepsets.tasks._seeding import generator_for
+from deepsets.tasks.power_spectrum import (
+    ENCODINGS,
+    EULER_GAMMA,
+    PowerSpectrumNet,
+    dense_parameter_count,
+    encode,
+    evaluate_functions,
+    evaluate_mse,
+    fixed_spectra,
+    least_squares_log_power,
+    make_stream_sampler,
+    parameter_count,
+    prior_log_power,
+    sample_at,
+    sample_power_spectrum,
+    squared_errors,
+)
+from deepsets.testing import assert_invariant
+
+
+def _batch(seed: int, *, batch: int = 8, set_size: int = 16, k_max: int = 4):
+    return sample_power_spectrum(batch, set_size, k_max, generator=generator_for(seed))
+
+
+def test_generator_is_reproducible_and_seed_dependent() -> None:
+    a, b, c = _batch(3), _batch(3), _batch(4)
+    for name in ("x", "y", "log_power", "phase"):
+        assert torch.equal(getattr(a, name), getattr(b, name))
+        assert not torch.equal(getattr(a, name), getattr(c, name))
+
+
+def test_stream_sampler_is_a_pure_function_of_step_and_rank() -> None:
+    sample = make_stream_sampler(set_size=8, batch_size=4, k_max=4, k_fin=2, encoding="raw", seed=1)
+    cpu = torch.device("cpu")
+    first, again, other_step, other_rank = (
+        sample(5, 0, cpu),
+        sample(5, 0, cpu),
+        sample(6, 0, cpu),
+        sample(5, 1, cpu),
+    )
+    assert first[0].shape == (4, 8, 2) and first[1].shape == (4, 2)
+    assert torch.equal(first[0], again[0]) and torch.equal(first[1], again[1])
+    assert not torch.equal(first[0], other_step[0])
+    assert not torch.equal(first[0], other_rank[0])
+
+
+def test_spectrum_statistics_match_eq4() -> None:
+    data = sample_power_spectrum(20_000, 2, 4, generator=generator_for(0))
+    k = torch.arange(1, 5, dtype=torch.float64)
+    power = data.log_power.double().exp()
+    # p_k ~ Exponential(mean 1/k²): mean 1/k², E[log p_k] = -2 log k - γ, Var = π²/6.
+    assert torch.allclose(power.mean(0) * k**2, torch.ones(4, dtype=torch.float64), atol=0.04)
+    expected_log = -2 * k.log() - EULER_GAMMA
+    assert torch.allclose(data.log_power.double().mean(0), expected_log, atol=0.04)
+    assert torch.allclose(
+        data.log_power.double().var(0),
+        torch.full((4,), math.pi**2 / 6, dtype=torch.float64),
+        atol=0.08,
+    )
+    # Phases uniform on [0, 2π), positions uniform on [0, 2π).
+    assert float(data.phase.min()) >= 0 and float(data.phase.max()) < 2 * math.pi
+    assert abs(float(data.phase.mean()) - math.pi) < 0.03
+    assert float(data.x.min()) >= 0 and float(data.x.max()) < 2 * math.pi
+    # E[f(x)²] = Σ_k E[p_k] / 2.
+    expected_energy = float((0.5 / k**2).sum())
+    assert abs(float(data.y.double().square().mean()) - expected_energy) < 0.03
+
+
+def test_function_values_follow_eq4_term_by_term() -> None:
+    data = _batch(1, batch=3, set_size=5, k_max=70)  # more than one frequency chunk
+    k = torch.arange(1, 71, dtype=torch.float64)
+    angle = data.x.double()[..., None] * k + data.phase.double()[:, None, :]
+    direct = ((0.5 * data.log_power.double())[:, None, :].exp() * angle.cos()).sum(-1)
+    assert torch.allclose(data.y.double(), direct, atol=1e-4)
+
+
+def test_prior_mse_on_data_is_pi_squared_over_six() -> None:
+    per_k = evaluate_mse(
+        lambda b: prior_log_power(4, b.x.shape[0]),
+        k_fin=4,
+        k_max=4,
+        set_size=2,
+        num_sets=16_384,
+        seed=5,
+        chunk=4096,
+    )
+    assert per_k.shape == (4,)
+    assert torch.allclose(per_k, torch.full((4,), math.pi**2 / 6), atol=0.1)
+
+
+def test_least_squares_is_exact_on_noiseless_low_frequency_data() -> None:
+    data = _batch(2, batch=32, set_size=64, k_max=3)
+    estimate = least_squares_log_power(data.x, data.y, k_fit=5, k_fin=3)
+    assert estimate.shape == (32, 3)
+    assert float((estimate - data.target(3)).square().mean()) < 1e-6
+    # Frequencies 4 and 5 are absent: their fitted power is ~0.
+    high = least_squares_log_power(data.x, data.y, k_fit=5, k_fin=5)[:, 3:]
+    assert float(high.max()) < math.log(1e-8)
+
+
+def test_least_squares_aliases_when_the_fit_is_too_short() -> None:
+    data = _batch(2, batch=64, set_size=64, k_max=16)
+    short = least_squares_log_power(data.x, data.y, k_fit=2, k_fin=2)
+    assert float((short - data.target(2)).square().mean()) > 1e-3
+
+
+def test_least_squares_rejects_k_fin_above_k_fit() -> None:
+    data = _batch(0)
+    with pytest.raises(ValueError, match="k_fin must be <= k_fit"):
+        least_squares_log_power(data.x, data.y, k_fit=2, k_fin=3)
+
+
+def test_encodings() -> None:
+    x = torch.rand(2, 5) * 2 * math.pi
+    y = torch.randn(2, 5)
+    raw, circle = encode(x, y, "raw"), encode(x, y, "circle")
+    assert raw.shape == (2, 5, ENCODINGS["raw"]) and circle.shape == (2, 5, ENCODINGS["circle"])
+    assert torch.equal(raw[..., 0], x) and torch.equal(raw[..., 1], y)
+    assert torch.allclose(circle[..., 0].square() + circle[..., 1].square(), torch.ones(2, 5))
+    assert torch.equal(circle[..., 2], y)
+    with pytest.raises(ValueError, match="encoding must be one of 'raw', 'circle'; got 'polar'"):
+        encode(x, y, "polar")
+
+
+@given(shift=st.floats(-10.0, 10.0))
+def test_circle_encoding_turns_a_shift_into_a_rotation(shift: float) -> None:
+    x = torch.rand(1, 7, dtype=torch.float64) * 2 * math.pi
+    y = torch.randn(1, 7, dtype=torch.float64)
+    c, s = math.cos(shift), math.sin(shift)
+    rotation = torch.tensor([[c, -s], [s, c]], dtype=torch.float64)
+    moved = encode(x + shift, y, "circle")
+    expected = encode(x, y, "circle")[..., :2] @ rotation.T
+    assert torch.allclose(moved[..., :2], expected, atol=1e-9)
+    assert torch.equal(moved[..., 2], y[0].expand_as(moved[..., 2]))
+
+
+@given(
+    encoding=st.sampled_from(sorted(ENCODINGS)),
+    depth=st.integers(1, 3),
+    set_size=st.integers(1, 12),
+    seed=st.integers(0, 2**16),
+)
+def test_network_is_permutation_invariant(
+    encoding: str, depth: int, set_size: int, seed: int
+) -> None:
+    torch.manual_seed(seed)
+    model = PowerSpectrumNet(ENCODINGS[encoding], depth=depth, width=6, k_fin=3).double()
+    data = _batch(seed, batch=3, set_size=set_size)
+    features = encode(data.x, data.y, encoding).double()
+    assert model(features).shape == (3, 3)
+    assert_invariant(model, features, generator=torch.Generator().manual_seed(seed))
+    mask = torch.rand(3, set_size, generator=torch.Generator().manual_seed(seed)) < 0.7
+    mask[:, 0] = True
+    assert_invariant(model, features, mask, generator=torch.Generator().manual_seed(seed))
+
+
+def test_network_mean_pooling_ignores_repeating_the_set() -> None:
+    torch.manual_seed(0)
+    model = PowerSpectrumNet(3, depth=2, width=8, k_fin=4).double()
+    features = torch.randn(2, 5, 3, dtype=torch.float64)
+    assert torch.allclose(model(features), model(features.repeat(1, 3, 1)), atol=1e-12)
+
+
+@pytest.mark.parametrize(("input_dim", "depth", "width", "k_fin"), [(2, 1, 4, 4), (3, 4, 16, 8)])
+def test_network_parameter_count(input_dim: int, depth: int, width: int, k_fin: int) -> None:
+    model = PowerSpectrumNet(input_dim, depth=depth, width=width, k_fin=k_fin)
+    expected = (
+        (2 * input_dim + 1) * width + (depth - 1) * (2 * width**2 + width) + (width + 1) * k_fin
+    )
+    assert parameter_count(model) == expected
+    assert "PermutationEquivariantLayer" in repr(model)
+
+
+def test_network_rejects_bad_sizes() -> None:
+    with pytest.raises(ValueError, match="depth"):
+        PowerSpectrumNet(2, depth=0, width=4, k_fin=4)
+
+
+def test_dense_parameter_count_is_the_seeds_footnote() -> None:
+    assert dense_parameter_count(512, [2, 4]) == (512 * 2) * (512 * 4) + 512 * 4 == 2_099_200
+
+
+def test_fixed_spectra_are_shared_across_set_sizes() -> None:
+    log_power, phase = fixed_spectra(6, 4, seed=1)
+    again = fixed_spectra(6, 4, seed=1)
+    assert torch.equal(log_power, again[0]) and torch.equal(phase, again[1])
+    small, large = sample_at(log_power, phase, 8, seed=1), sample_at(log_power, phase, 32, seed=1)
+    assert small.x.shape == (6, 8) and large.x.shape == (6, 32)
+    assert torch.equal(small.log_power, large.log_power)
+    assert torch.allclose(small.y, evaluate_functions(small.x, log_power, phase))
+    with pytest.raises(ValueError, match="log_power and phase"):
+        sample_at(log_power, phase[:, :2], 8, seed=1)
+
+
+def test_squared_errors_do_not_depend_on_chunking() -> None:
+    log_power, phase = fixed_spectra(10, 4, seed=2)
+    batch = sample_at(log_power, phase, 16, seed=2)
+
+    def predict(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return least_squares_log_power(x, y, 4, 4) + 0.1 * y.mean(1, keepdim=True)
+
+    whole = squared_errors(predict, batch, 4)
+    chunked = squared_errors(predict, batch, 4, max_elements=16 * 3)
+    assert whole.shape == (10, 4)
+    assert torch.allclose(whole, chunked)
+    manual = (predict(batch.x, batch.y).double() - batch.log_power.double()).square()
+    assert torch.allclose(whole, manual)

@@ -1,0 +1,223 @@
+"""Streaming and mergeable pooling: chunked == one-shot, merge order does not matter,
+``all_reduce`` across two gloo processes equals pooling everything in one place."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+from hypothesis import given
+from hypothesis import strategies as st
+from torch import Tensor
+
+from deepsets import DeepSetsInvariant, PoolingState
+from deepsets.functional import masked_pool, segment_pool
+from deepsets.streaming import chunked
+
+POOLS = ["sum", "mean", "max"]
+
+
+def _data(seed: int, rows: int, weighted: bool) -> tuple[Tensor, Tensor | None]:
+    generator = torch.Generator().manual_seed(seed)
+    values = torch.randn(rows, 3, generator=generator, dtype=torch.float64)
+    if not weighted:
+        return values, None
+    weights = torch.rand(rows, generator=generator, dtype=torch.float64) * 2
+    weights[torch.rand(rows, generator=generator) < 0.3] = 0
+    return values, weights
+
+
+def _cuts(rows: int, draw_cuts: list[int]) -> list[tuple[int, int]]:
+    points = sorted({0, rows, *(c % (rows + 1) for c in draw_cuts)})
+    return list(pairwise(points))
+
+
+@given(
+    rows=st.integers(0, 1000),
+    cuts=st.lists(st.integers(0, 1000), max_size=8),
+    seed=st.integers(0, 2**31 - 1),
+    pool=st.sampled_from(POOLS),
+    weighted=st.booleans(),
+)
+def test_streaming_equals_one_shot(
+    rows: int, cuts: list[int], seed: int, pool: str, weighted: bool
+) -> None:
+    values, weights = _data(seed, rows, weighted)
+    state = PoolingState(pool)
+    for start, stop in _cuts(rows, cuts) or [(0, 0)]:
+        state.update(values[start:stop], None if weights is None else weights[start:stop])
+    mask = None if weights is None else weights.unsqueeze(0)
+    expected = masked_pool(values.unsqueeze(0), pool, mask)
+    torch.testing.assert_close(state.result(), expected)
+
+
+@given(
+    rows=st.integers(1, 600),
+    cuts=st.lists(st.integers(0, 600), min_size=1, max_size=6),
+    seed=st.integers(0, 2**31 - 1),
+    pool=st.sampled_from(POOLS),
+    weighted=st.booleans(),
+    data=st.data(),
+)
+def test_merge_order_does_not_matter(
+    rows: int,
+    cuts: list[int],
+    seed: int,
+    pool: str,
+    weighted: bool,
+    data: st.DataObject,
+) -> None:
+    values, weights = _data(seed, rows, weighted)
+    states = []
+    for start, stop in _cuts(rows, cuts):
+        w = None if weights is None else weights[start:stop]
+        states.append(PoolingState(pool).update(values[start:stop], w))
+    one_shot = PoolingState(pool).update(values, weights).result()
+    # merge in a random order and a random tree shape
+    pending = data.draw(st.permutations(states))
+    while len(pending) > 1:
+        i = data.draw(st.integers(0, len(pending) - 2))
+        merged = PoolingState(pool).merge(pending[i]).merge(pending[i + 1])
+        pending[i : i + 2] = [merged]
+    torch.testing.assert_close(pending[0].result(), one_shot)
+
+
+@pytest.mark.parametrize("pool", POOLS)
+def test_many_sets_with_an_index(pool: str) -> None:
+    generator = torch.Generator().manual_seed(0)
+    values = torch.randn(500, 4, generator=generator)
+    index = torch.randint(0, 6, (500,), generator=generator)
+    index[index == 4] = 5  # set 4 stays empty
+    weights = torch.rand(500, generator=generator)
+    state = PoolingState(pool, num_sets=6)
+    for rows in range(0, 500, 77):
+        sl = slice(rows, rows + 77)
+        state.update(values[sl], weights[sl], index=index[sl])
+    expected = segment_pool(values, pool, index=index, weights=weights, num_sets=6)
+    torch.testing.assert_close(state.result(), expected)
+    assert state.result()[4].abs().max() == 0
+
+
+@pytest.mark.parametrize("pool", POOLS)
+def test_forward_chunks_equals_the_model(pool: str) -> None:
+    torch.manual_seed(0)
+    model = DeepSetsInvariant(3, [16, 8], [8], 2, pool_type=pool).double()
+    x = torch.randn(3000, 3, dtype=torch.float64)
+    weights = torch.rand(3000, dtype=torch.float64)
+    weights[::7] = 0
+    with torch.no_grad():
+        chunks = model.forward_chunks(chunked(x, 256))
+        torch.testing.assert_close(chunks, model(x.unsqueeze(0)))
+        pairs = zip(chunked(x, 500), chunked(weights, 500), strict=True)
+        weighted = model.forward_chunks(pairs)
+        torch.testing.assert_close(weighted, model(x.unsqueeze(0), weights.unsqueeze(0)))
+
+
+def test_forward_chunks_is_differentiable() -> None:
+    torch.manual_seed(0)
+    model = DeepSetsInvariant(3, [8], [4], 1, pool_type="mean").double()
+    x = torch.randn(100, 3, dtype=torch.float64)
+    model.forward_chunks(chunked(x, 30)).sum().backward()
+    streamed = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    model(x.unsqueeze(0)).sum().backward()
+    for g, p in zip(streamed, model.parameters(), strict=True):
+        torch.testing.assert_close(g, p.grad)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_low_precision_chunks_accumulate_in_float32(dtype: torch.dtype) -> None:
+    state = PoolingState("sum")
+    for rows in chunked(torch.full((50_000, 1), 0.1, dtype=dtype), 4096):
+        state.update(rows)
+    out = state.result()
+    assert out.dtype == dtype
+    exact = torch.full((50_000,), 0.1, dtype=dtype).double().sum()
+    torch.testing.assert_close(out.double()[0, 0], exact, rtol=1e-2, atol=0)
+
+
+def test_state_errors() -> None:
+    with pytest.raises(ValueError, match="the state is empty"):
+        PoolingState("sum").result()
+    with pytest.raises(ValueError, match="pool_type must be one of"):
+        PoolingState("median")
+    with pytest.raises(ValueError, match="cannot merge a 'max' state"):
+        PoolingState("sum").merge(PoolingState("max"))
+    state = PoolingState("sum").update(torch.randn(4, 3))
+    with pytest.raises(ValueError, match="values must have 3 features"):
+        state.update(torch.randn(4, 2))
+    with pytest.raises(ValueError, match=r"index .* is required when num_sets=2"):
+        PoolingState("sum", num_sets=2).update(torch.randn(4, 3))
+    with pytest.raises(ValueError, match=r"weights must have shape \(N,\) = \(4,\)"):
+        state.update(torch.randn(4, 3), torch.ones(3))
+    with pytest.raises(ValueError, match="chunk_size must be a positive int"):
+        next(chunked(torch.randn(4, 3), 0))
+    assert PoolingState("max").merge(PoolingState("max")).empty
+
+
+# ------------------------------------------------------------------ torch.distributed
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    os.environ["MASTER_ADDR"] = "127.0.0.1"
+    os.environ["MASTER_PORT"] = str(port)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        values, weights = _data(7, 901, weighted=True)
+        shard = slice(rank * 450, (rank + 1) * 450 + (rank == world - 1))  # 450 + 451 rows
+        for pool in POOLS:
+            state = PoolingState(pool)
+            for start in range(shard.start, shard.stop, 100):
+                stop = min(start + 100, shard.stop)
+                state.update(values[start:stop], weights[start:stop])
+            state.all_reduce()
+            torch.save(state.result(), Path(out_dir) / f"{pool}-{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_all_reduce_across_two_gloo_processes(tmp_path: Path) -> None:
+    pytest.importorskip("torch.distributed")
+    if not torch.distributed.is_available() or not torch.distributed.is_gloo_available():
+        pytest.skip("torch.distributed with gloo is not available")
+    # fork: the workers start in milliseconds instead of re-importing torch (spawn)
+    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    context = mp.start_processes(
+        _worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=False, start_method=method
+    )
+    deadline = time.monotonic() + 120
+    while not context.join(timeout=1):
+        if time.monotonic() > deadline:
+            for process in context.processes:
+                process.kill()
+            pytest.fail("the two gloo workers did not finish within 120 s")
+    values, weights = _data(7, 901, weighted=True)
+    for pool in POOLS:
+        expected = masked_pool(values.unsqueeze(0), pool, weights.unsqueeze(0))
+        for rank in range(2):
+            torch.testing.assert_close(torch.load(tmp_path / f"{pool}-{rank}.pt"), expected)
+
+
+def test_forward_chunks_errors_name_the_chunk() -> None:
+    model = DeepSetsInvariant(3, [8], [4], 1)
+    with pytest.raises(ValueError, match=r"every chunk must be a tensor of rows of shape \(n, 3\)"):
+        model.forward_chunks([torch.randn(5)])
+    with pytest.raises(ValueError, match="chunk must have 3 features"):
+        model.forward_chunks([torch.randn(5, 3), torch.randn(5, 4)])
+    with pytest.raises(ValueError, match="chunk weights must hold finite, non-negative weights"):
+        model.forward_chunks([(torch.randn(5, 3), -torch.ones(5))])
