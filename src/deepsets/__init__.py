@@ -4,11 +4,12 @@ The four models of Zaheer et al. (2017) with exact masking, weighted sets and
 sum / mean / max pooling. See https://arxiv.org/abs/1703.06114.
 """
 
-from . import functional, ragged, streaming, testing
+from . import functional, ragged, serialization, streaming, testing
 from .functional import masked_pool, segment_pool
 from .layers import PermutationEquivariantLayer
 from .models import DeepSetsConditional, DeepSetsEquivariant, DeepSetsInvariant
 from .ragged import BucketBatchSampler, collate, pack_sets, pad_sets
+from .serialization import load_pretrained
 from .streaming import PoolingState
 
 __version__ = "0.1.0"
@@ -26,11 +27,13 @@ __all__ = [
     "__version__",
     "collate",
     "functional",
+    "load_pretrained",
     "masked_pool",
     "pack_sets",
     "pad_sets",
     "ragged",
     "segment_pool",
+    "serialization",
     "streaming",
     "testing",
 ]

@@ -280,7 +280,7 @@ def test_tensorboard_logger(tmp_path: Path) -> None:
     )
     settings = EngineSettings(accelerator="cpu", progress=False, logger="tensorboard")
     if not has_tensorboard:
-        with pytest.raises(ImportError, match="pip install tensorboard"):
+        with pytest.raises(ImportError, match=r"pip install \"deepsets\[tensorboard\]\""):
             fit_stream(
                 worker.toy_module(5),
                 worker.toy_sample,

@@ -154,7 +154,8 @@ def _logger(kind: str, root: Path, name: str) -> Logger | bool:
     if resolved is LoggerKind.TENSORBOARD:
         if not any(importlib.util.find_spec(m) for m in ("tensorboard", "tensorboardX")):
             raise ImportError(
-                "logger='tensorboard' needs the tensorboard package: pip install tensorboard"
+                "logger='tensorboard' needs the tensorboard package: "
+                'pip install "deepsets[tensorboard]"'
             )
         return TensorBoardLogger(root / "logs", name=name, version="")
     return False
