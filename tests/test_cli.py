@@ -22,7 +22,7 @@ TINY = [
     "--seeds", "0",
     "--encodings", "circle", "raw",
     "--depth", "1", "--width", "4", "--steps", "6", "--batch-size", "4", "--set-size", "16",
-    "--grid-depths", "1", "--grid-widths", "4", "--grid-steps", "6",
+    "--grid-depths", "1", "--grid-widths", "4", "--grid-steps", "6", "--grid-seeds", "0",
     "--noise-steps", "2", "--noise-depth", "1", "--noise-width", "4", "--noise-sets", "8",
     "--noise-test-k-max", "8", "16",
     "--test-sets", "32", "--sweep-sets", "16", "--sweep-sizes", "8", "128",
@@ -66,6 +66,7 @@ def test_power_spectrum_end_to_end_and_resume(
     for heading in ("## Headline", "## Where each estimator wins", "side by side", "## Figures"):
         assert heading in report
     assert "least-squares baseline wins" in report  # said plainly
+    assert "(1 seed)" in report and "± 0.000" not in report  # no spread claimed from one seed
     for number in range(1, 6):
         pngs = list((out / "figures").glob(f"fig{number}-*.png"))
         assert len(pngs) == 1 and pngs[0].with_suffix(".svg").exists()

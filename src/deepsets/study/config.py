@@ -112,7 +112,7 @@ class PowerSpectrumConfig:
     lstsq_k: int = 4
     grid_depths: list[int] = field(default_factory=lambda: [1, 4])
     grid_widths: list[int] = field(default_factory=lambda: [16, 48])
-    grid_seeds: list[int] = field(default_factory=lambda: [0])
+    grid_seeds: list[int] = field(default_factory=lambda: [0, 1])
     grid_steps: int = 1000
     grid_encoding: str = "circle"
     sweep_sizes: list[int] = field(

@@ -59,11 +59,14 @@ def write_report(metrics: dict[str, Any], config: PowerSpectrumConfig) -> str:
     for name, data in enc.items():
         spread = data["test_mse_over_seeds"]
         label = f"network, {name} encoding" + (" (headline)" if name == headline else "")
+        seeds = len(data["seeds"])
+        # a standard deviation over one seed says nothing: name the seed count instead
+        spread_text = f" ± {spread['std']:.3f}" if seeds > 1 else " (1 seed)"
         lines.append(
             _row(
                 [
                     label,
-                    f"{data['test_mse']:.3f} ± {spread['std']:.3f}",
+                    f"{data['test_mse']:.3f}{spread_text}",
                     *[_f(v) for v in data["per_k_mse"]],
                 ]
             )
