@@ -161,6 +161,7 @@ def test_help_lists_both_commands(capsys: pytest.CaptureFixture[str]) -> None:
         assert "digit-sum" in text
 
 
+@pytest.mark.slow
 def test_python_dash_m_runs_the_cli() -> None:
     env = {k: v for k, v in os.environ.items() if k not in MALLOC_SETTINGS}
     result = subprocess.run(

@@ -27,6 +27,8 @@ from torch import Tensor
 
 from deepsets import DeepSetsInvariant
 
+pytestmark = pytest.mark.slow  # trains models; deselect with -m "not slow"
+
 TRAIN_SIZES = (1, 10)
 LARGE_SIZES = (20, 40)
 STEPS = 1000

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from ._validation import PoolType, check_dim, check_mask, check_set_input
 from ._validation import resolve_option as _resolve
 from .functional.padded import _pool, active_elements
-from .functional.segment import JaggedParts, _segment_pool, jagged_like, jagged_parts
+from .functional.segment import JaggedParts, jagged_like, jagged_parts, pool_parts
 from .serialization import PretrainedMixin
 
 __all__ = ["PermutationEquivariantLayer", "mlp"]
@@ -126,16 +126,7 @@ class PermutationEquivariantLayer(nn.Module, PretrainedMixin):
 
         ``parts`` gives the set structure; rows of weight 0 must already be 0.
         """
-        pooled = _segment_pool(
-            values,
-            self.pool,
-            parts.set_index,
-            parts.num_sets,
-            offsets=parts.offsets,
-            weights=parts.weights,
-            active=parts.active,
-            clean=True,
-        )  # (S, D)
+        pooled = pool_parts(values, self.pool, parts, clean=True)  # (S, D)
         out = self.lambda_net(values) + self.gamma_net(pooled).index_select(0, parts.set_index)
         if parts.active is not None:
             out = out.masked_fill(~parts.active.unsqueeze(-1), 0.0)

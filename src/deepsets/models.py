@@ -22,7 +22,7 @@ from ._validation import (
     resolve_option,
 )
 from .functional.padded import _pool, active_elements
-from .functional.segment import JaggedParts, _segment_pool, jagged_like, jagged_parts
+from .functional.segment import jagged_like, jagged_parts, pool_parts
 from .layers import PermutationEquivariantLayer, mlp, mlp_width
 from .serialization import PretrainedMixin
 from .streaming import Chunk, PoolingState
@@ -37,20 +37,6 @@ def _prepare(x: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor | None]:
         return x, None
     active = active_elements(mask)
     return x.masked_fill(~active.unsqueeze(-1), 0.0), active
-
-
-def _pool_parts(h: Tensor, pool: PoolType, parts: JaggedParts, *, clean: bool = False) -> Tensor:
-    """Pool packed rows ``h`` ``(N, L)`` into ``(S, L)`` with the structure of ``parts``."""
-    return _segment_pool(
-        h,
-        pool,
-        parts.set_index,
-        parts.num_sets,
-        offsets=parts.offsets,
-        weights=parts.weights,
-        active=parts.active,
-        clean=clean,
-    )
 
 
 class DeepSetsInvariant(nn.Module, PretrainedMixin):
@@ -124,7 +110,7 @@ class DeepSetsInvariant(nn.Module, PretrainedMixin):
         check_mask(mask, x)
         if x.is_nested:
             parts = jagged_parts(x, mask)
-            return self.rho(_pool_parts(self.phi(parts.values), self.pool, parts))
+            return self.rho(pool_parts(self.phi(parts.values), self.pool, parts))
         x, active = _prepare(x, mask)
         h = self.phi(x)  # (B, M, L)
         pooled = _pool(h, self.pool, mask, active=active)  # (B, L)
@@ -280,7 +266,7 @@ class DeepSetsEquivariant(nn.Module, PretrainedMixin):
                 out = self.dropout(self.activation(out))
         if self.final is None:
             return jagged_like(out, x)  # (B, j, output_dim)
-        return _pool_parts(out, self.final, parts, clean=True)  # (B, output_dim)
+        return pool_parts(out, self.final, parts, clean=True)  # (B, output_dim)
 
     def extra_repr(self) -> str:
         return f"pool_type={self.pool_type!r}, final_pool={self.final_pool!r}"
@@ -459,7 +445,7 @@ class DeepSetsConditional(nn.Module, PretrainedMixin):
             h = self.phi(values + self.context_proj(context).index_select(0, index))
         else:
             h = cast(FiLMEncoder, self.phi).forward_packed(values, context, index)
-        pooled = _pool_parts(h, self.pool, parts)  # (B, L)
+        pooled = pool_parts(h, self.pool, parts)  # (B, L)
         if self.context_in_rho:
             pooled = torch.cat([pooled, context], dim=-1)  # (B, L + C)
         return self.rho(pooled)  # (B, output_dim)

@@ -70,6 +70,7 @@ def test_metrics_of_a_tiny_run(tiny_study: tuple[Path, dict[str, Any]]) -> None:
     assert (out / "metrics.json").exists() and (out / "config.json").exists()
 
 
+@pytest.mark.slow
 def test_two_workers_give_the_same_numbers_as_one(tmp_path: Path) -> None:
     settings: dict[str, Any] = {
         "seeds": [0], "encodings": ["circle", "raw"], "depth": 1, "width": 4, "steps": 3,

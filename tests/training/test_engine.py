@@ -198,6 +198,7 @@ def test_resume_refuses_a_checkpoint_holding_pickled_objects(tmp_path: Path) -> 
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_ddp_two_cpu_processes_average_gradients(
     workers: dict[str, Worker], tmp_path: Path
 ) -> None:
@@ -242,6 +243,7 @@ def test_ddp_two_cpu_processes_average_gradients(
     print(f"DDP 2-process run: {seconds:.1f} s")
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_equals_uninterrupted_run(
     workers: dict[str, Worker], tmp_path: Path
 ) -> None:

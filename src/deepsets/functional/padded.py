@@ -28,7 +28,7 @@ from .._validation import (
     check_set_input,
     resolve_option,
 )
-from .segment import _segment_pool, jagged_parts
+from .segment import jagged_parts, pool_parts
 
 __all__ = ["active_elements", "masked_pool"]
 
@@ -152,14 +152,5 @@ def masked_pool(
 def _pool_jagged(x: Tensor, pool: PoolType, mask: Tensor | None, *, keepdim: bool) -> Tensor:
     """Unchecked pooling of a jagged nested ``x`` ``(B, j, D)`` (weights: jagged ``(B, j)``)."""
     parts = jagged_parts(x, mask)
-    out = _segment_pool(
-        parts.values,
-        pool,
-        parts.set_index,
-        parts.num_sets,
-        offsets=parts.offsets,
-        weights=parts.weights,
-        active=parts.active,
-        clean=True,
-    )
+    out = pool_parts(parts.values, pool, parts, clean=True)
     return out.unsqueeze(1) if keepdim else out

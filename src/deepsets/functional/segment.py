@@ -96,6 +96,20 @@ def jagged_like(values: Tensor, like: Tensor) -> Tensor:
     return torch.nested.nested_tensor_from_jagged(values, _offsets(like))
 
 
+def pool_parts(rows: Tensor, pool: PoolType, parts: JaggedParts, *, clean: bool = False) -> Tensor:
+    """Unchecked: pool rows ``(N, L)`` laid out as ``parts`` into ``(S, L)``."""
+    return _segment_pool(
+        rows,
+        pool,
+        parts.set_index,
+        parts.num_sets,
+        offsets=parts.offsets,
+        weights=parts.weights,
+        active=parts.active,
+        clean=clean,
+    )
+
+
 class _IndexMax(torch.autograd.Function):
     """``amax`` of rows grouped by an arbitrary index; ties share the gradient equally."""
 

@@ -10,14 +10,13 @@ which can be passed back with ``--config`` to repeat the run.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from .._validation import resolve_option
+from ..tasks._config_files import read_config_file
 
 __all__ = [
     "PRESETS",
@@ -220,11 +219,7 @@ class PowerSpectrumConfig:
         """The :class:`deepsets.training.EngineSettings` of :attr:`engine`."""
         from ..training import EngineSettings
 
-        known = {f.name for f in fields(EngineSettings)}
-        unknown = sorted(set(self.engine) - known)
-        if unknown:
-            raise ValueError(f"engine has unknown settings {unknown}; allowed: {sorted(known)}")
-        return EngineSettings(**self.engine)
+        return EngineSettings.from_dict(self.engine)
 
     def to_dict(self) -> dict[str, Any]:
         """The configuration as plain JSON-ready values."""
@@ -284,28 +279,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     Returns the entries as a dict; unknown entries raise :class:`ValueError` naming them
     and the allowed ones.
     """
-    path = Path(path)
-    text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() == ".toml":
-        if sys.version_info >= (3, 11):
-            import tomllib
-        else:  # pragma: no cover - Python 3.10
-            try:
-                import tomli as tomllib
-            except ImportError as error:
-                raise ImportError("TOML config files need Python >= 3.11 or tomli") from error
-        data: Any = tomllib.loads(text)
-    else:
-        data = json.loads(text)
-    if not isinstance(data, dict):
-        raise ValueError(f"config file {str(path)!r} must hold a table/object; got {data!r}")
-    known = {f.name for f in fields(PowerSpectrumConfig)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ValueError(
-            f"config file {str(path)!r} has unknown entries {unknown}; allowed: {sorted(known)}"
-        )
-    return data
+    return read_config_file(path, [f.name for f in fields(PowerSpectrumConfig)])
 
 
 # (field, argparse type, nargs, help) of every flag but the engine's.

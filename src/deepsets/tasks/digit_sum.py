@@ -46,6 +46,7 @@ from torch import Tensor, nn
 
 from .. import DeepSetsInvariant
 from .._validation import check_dims, resolve_option
+from ._config_files import read_config_file
 from ._seeding import generator_for
 
 __all__ = [
@@ -322,11 +323,7 @@ class DigitSumConfig:
         """The :class:`deepsets.training.EngineSettings` of ``engine``."""
         from ..training import EngineSettings
 
-        known = {f.name for f in fields(EngineSettings)}
-        unknown = sorted(set(self.engine) - known)
-        if unknown:
-            raise ValueError(f"engine has unknown settings {unknown}; allowed: {sorted(known)}")
-        return EngineSettings(**self.engine)
+        return EngineSettings.from_dict(self.engine)
 
     def resolved(self, variant: str) -> dict[str, Any]:
         """The training settings of ``variant`` with the variant defaults filled in."""
@@ -343,17 +340,8 @@ class DigitSumConfig:
 
     @classmethod
     def from_file(cls, path: str | Path) -> DigitSumConfig:
-        """Read a JSON config file holding (some of) the fields."""
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        if not isinstance(data, dict):
-            raise ValueError(f"config file {str(path)!r} must hold a JSON object")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(
-                f"config file {str(path)!r} has unknown entries {unknown}; allowed: {sorted(known)}"
-            )
-        return cls(**data)
+        """Read a JSON (or, by suffix, TOML) config file holding (some of) the fields."""
+        return cls(**read_config_file(path, [f.name for f in fields(cls)]))
 
 
 def _sampler(

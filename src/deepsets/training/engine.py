@@ -14,7 +14,7 @@ import logging
 import os
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -125,6 +125,16 @@ class EngineSettings:
         self.logger = resolve_option(self.logger, LoggerKind, name="logger").value
         if not isinstance(self.progress, bool):
             raise TypeError(f"progress must be a bool; got {type(self.progress).__name__}")
+
+    @classmethod
+    def from_dict(cls, settings: dict[str, Any]) -> EngineSettings:
+        """Settings from a plain dict (a config file's ``engine`` table); unknown keys are a
+        :class:`ValueError` listing the allowed ones."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            raise ValueError(f"engine has unknown settings {unknown}; allowed: {sorted(known)}")
+        return cls(**settings)
 
 
 @dataclass
