@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import Enum
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import torch
 from torch import Tensor, nn
@@ -392,8 +392,7 @@ def check_segment_input(
         steps = offsets[1:] - offsets[:-1]
         _assert_values(steps >= 0, "offsets must be non-decreasing; found a step", steps)
         return sets
-    assert index is not None
-    index = _check_int_vector(index, name="index", what="shape (N,)", like=values)
+    index = _check_int_vector(cast(Tensor, index), name="index", what="shape (N,)", like=values)
     if index.shape[0] != rows:
         raise ValueError(
             f"index must have shape (N,) = ({rows},), the set of every row of {name}; "
@@ -403,7 +402,7 @@ def check_segment_input(
         if torch.compiler.is_compiling():
             raise ValueError("pass num_sets when pooling by index under torch.compile")
         num_sets = int(index.max().item()) + 1 if rows else 0
-    assert isinstance(num_sets, int)
+    num_sets = cast(int, num_sets)
     # Formatting a symbolic num_sets under compile would break the graph.
     bound = "" if torch.compiler.is_compiling() else f" = [0, {num_sets})"
     _assert_values(

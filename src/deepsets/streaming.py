@@ -139,7 +139,8 @@ class PoolingState:
         check_jagged_mask(weights, values.shape[0], name="weights", like=values)
         if self.value is None:
             self._init(values.shape[1], values.dtype, values.device)
-        assert self.value is not None and self.count is not None
+        if self.value is None or self.count is None:  # pragma: no cover - set by _init
+            raise RuntimeError("PoolingState was not initialised")
         if values.shape[1] != self.value.shape[1]:
             raise ValueError(
                 f"values must have {self.value.shape[1]} features like the earlier chunks; "

@@ -23,7 +23,7 @@ ties share the gradient, as ``amax`` does) and, for an arbitrary ``index``, a
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import torch
 from torch import Tensor
@@ -206,8 +206,7 @@ def _segment_pool(
             count = torch.zeros(num_sets, dtype=values.dtype, device=values.device)
             count = count.index_add_(0, index, torch.ones_like(index, dtype=values.dtype))
     else:
-        assert active is not None
-        w = active.to(values.dtype) if weights.dtype == torch.bool else weights.to(values.dtype)
+        w = weights.to(values.dtype)  # a bool mask becomes 0/1 weights
         count = torch.zeros(num_sets, dtype=values.dtype, device=values.device)
         count = count.index_add_(0, index, w)
     count = count.unsqueeze(-1)
@@ -268,7 +267,7 @@ def segment_pool(
     if offsets is not None:
         offsets = offsets.to(torch.long)
         index = offsets_to_index(offsets, values.shape[0])
-    assert index is not None
+    row_index = cast(Tensor, index)  # check_segment_input: offsets or index is given
     return _segment_pool(
-        values, pool, index.to(torch.long), num_sets, offsets=offsets, weights=weights
+        values, pool, row_index.to(torch.long), num_sets, offsets=offsets, weights=weights
     )
