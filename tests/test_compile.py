@@ -25,8 +25,10 @@ from deepsets import (
     DeepSetsEquivariant,
     DeepSetsInvariant,
     PermutationEquivariantLayer,
+    equivariance,
+    ragged,
 )
-from deepsets.functional import masked_pool
+from deepsets.functional import masked_pool, segment_pool
 
 # torch's own import of torch.jit during compilation warns; nothing to act on here.
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated")
@@ -265,7 +267,6 @@ PACKED_SIZES = [[6, 2, 3, 8], [5, 5, 9], [2, 3, 4, 5, 6, 7], [9, 0, 4]]
 def _packed(
     case: Case, sizes: list[int], weighted: bool, seed: int = 0
 ) -> tuple[tuple[Tensor, ...], dict[str, Tensor]]:
-    ragged = pytest.importorskip("deepsets.ragged")
     generator = torch.Generator().manual_seed(seed + sum(sizes))
     sets = [torch.randn(n, FEATURES, generator=generator) for n in sizes]
     kwargs: dict[str, Tensor] = {}
@@ -315,11 +316,6 @@ def test_packed_input_fullgraph_without_recompiles(name: str, weighted: bool) ->
 @pytest.mark.parametrize("form", ["offsets", "index"])
 @pytest.mark.parametrize("pool", ["sum", "mean", "max"])
 def test_segment_pool_compiles_without_recompiles(pool: str, form: str) -> None:
-    functional = pytest.importorskip("deepsets.functional")
-    if not hasattr(functional, "segment_pool"):
-        pytest.skip("deepsets.functional has no segment_pool")
-    segment_pool = functional.segment_pool
-
     def pool_fn(values: Tensor, split: Tensor, num_sets: int) -> Tensor:
         if form == "offsets":
             return segment_pool(values, pool, offsets=split)
@@ -346,38 +342,33 @@ def test_segment_pool_compiles_without_recompiles(pool: str, form: str) -> None:
 
 
 def _equivariance_cases() -> dict[str, tuple[Callable[[], nn.Module], Callable[..., Any]]]:
-    """``name -> (build, inputs(batch, n, generator))`` for the layers that exist."""
-    equivariance = pytest.importorskip("deepsets.equivariance")
-    cases: dict[str, tuple[Callable[[], nn.Module], Callable[..., Any]]] = {}
-
-    if hasattr(equivariance, "EquivariantLinear"):
-        action = equivariance.SymmetricAction(6)
-        cases["equivariant-linear"] = (
+    """``name -> (build, inputs(batch, n, generator))`` for every equivariance layer."""
+    action = equivariance.SymmetricAction(6)
+    cases: dict[str, tuple[Callable[[], nn.Module], Callable[..., Any]]] = {
+        "equivariant-linear": (
             lambda: equivariance.EquivariantLinear(action, action, 2, 3),
             lambda batch, n, g: ((torch.randn(batch, 6, 2, generator=g),), {}),
-        )
-    if hasattr(equivariance, "SecondOrderEquivariantLayer"):
-        for pool in ("sum", "mean"):
-            cases[f"second-order-{pool}"] = (
-                lambda pool=pool: equivariance.SecondOrderEquivariantLayer(2, 3, pool_type=pool),
-                lambda batch, n, g: ((torch.randn(batch, n, n, 2, generator=g),), {}),
-            )
-    if hasattr(equivariance, "ExchangeableLayer"):
-        cases["exchangeable"] = (
+        ),
+        "exchangeable": (
             lambda: equivariance.ExchangeableLayer(2, 3),
             lambda batch, n, g: ((torch.randn(batch, n, n + 2, 2, generator=g),), {}),
-        )
-        cases["exchangeable-masked"] = (
+        ),
+        "exchangeable-masked": (
             lambda: equivariance.ExchangeableLayer(2, 3, pool_type="sum"),
             lambda batch, n, g: (
                 (torch.randn(batch, n, n + 2, 2, generator=g),),
                 {"mask": torch.rand(batch, n, n + 2, generator=g) < 0.6},
             ),
-        )
-    if hasattr(equivariance, "CyclicConvLayer"):
-        cases["cyclic"] = (
+        ),
+        "cyclic": (
             lambda: equivariance.CyclicConvLayer(8, 2, 3),
             lambda batch, n, g: ((torch.randn(batch, 8, 2, generator=g),), {}),
+        ),
+    }
+    for pool in ("sum", "mean"):
+        cases[f"second-order-{pool}"] = (
+            lambda pool=pool: equivariance.SecondOrderEquivariantLayer(2, 3, pool_type=pool),
+            lambda batch, n, g: ((torch.randn(batch, n, n, 2, generator=g),), {}),
         )
     return cases
 
@@ -394,10 +385,7 @@ EQUIVARIANCE_NAMES = [
 
 @pytest.mark.parametrize("name", EQUIVARIANCE_NAMES)
 def test_equivariance_layers_fullgraph(name: str) -> None:
-    cases = _equivariance_cases()
-    if name not in cases:
-        pytest.skip(f"{name}: the layer is not in deepsets.equivariance")
-    build, make = cases[name]
+    build, make = _equivariance_cases()[name]
     torch.manual_seed(0)
     layer = build()
     compiled = torch.compile(layer, fullgraph=True, backend="eager")
