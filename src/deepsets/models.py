@@ -292,17 +292,15 @@ class FiLMEncoder(nn.Module):
         self.activation = nn.ReLU()
         self.phi_rest = mlp(first, hidden_dims[1:])
 
-    def forward(self, x: Tensor, context: Tensor) -> Tensor:
-        gamma = self.film_gamma(context).unsqueeze(1)  # (B, 1, H)
-        beta = self.film_beta(context).unsqueeze(1)  # (B, 1, H)
-        h = self.activation(gamma * self.phi_first(x) + beta)  # (B, M, H)
-        return self.phi_rest(h)
-
-    def forward_packed(self, values: Tensor, context: Tensor, index: Tensor) -> Tensor:
-        """φ on packed rows ``(N, input_dim)``; row ``i`` uses ``context[index[i]]``."""
-        gamma = self.film_gamma(context).index_select(0, index)  # (N, H)
-        beta = self.film_beta(context).index_select(0, index)  # (N, H)
-        return self.phi_rest(self.activation(gamma * self.phi_first(values) + beta))
+    def forward(self, x: Tensor, context: Tensor, index: Tensor | None = None) -> Tensor:
+        """φ on padded ``x`` ``(B, M, input_dim)``, or, given ``index``, on packed rows
+        ``(N, input_dim)`` where row ``i`` belongs to set ``index[i]``."""
+        gamma, beta = self.film_gamma(context), self.film_beta(context)  # (B, H)
+        if index is None:
+            gamma, beta = gamma.unsqueeze(1), beta.unsqueeze(1)  # (B, 1, H)
+        else:
+            gamma, beta = gamma.index_select(0, index), beta.index_select(0, index)  # (N, H)
+        return self.phi_rest(self.activation(gamma * self.phi_first(x) + beta))
 
 
 class DeepSetsConditional(nn.Module, PretrainedMixin):
@@ -444,7 +442,7 @@ class DeepSetsConditional(nn.Module, PretrainedMixin):
         elif self.fusion is FusionType.ADD:
             h = self.phi(values + self.context_proj(context).index_select(0, index))
         else:
-            h = cast(FiLMEncoder, self.phi).forward_packed(values, context, index)
+            h = self.phi(values, context, index)
         pooled = pool_parts(h, self.pool, parts)  # (B, L)
         if self.context_in_rho:
             pooled = torch.cat([pooled, context], dim=-1)  # (B, L + C)
