@@ -581,7 +581,7 @@ def add_subparser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``digit-sum`` on a ``parser.add_subparsers()`` object; sets ``func``.
 
     ``func(args)`` runs the experiment and returns 0. Flags override the ``--config``
-    JSON file, which overrides the defaults of :class:`DigitSumConfig`.
+    JSON or TOML file, which overrides the defaults of :class:`DigitSumConfig`.
     """
     from ..training import add_engine_arguments
 
@@ -593,7 +593,7 @@ def add_subparser(subparsers: Any) -> argparse.ArgumentParser:
             "8x8 images) and report exact-sum accuracy per set size."
         ),
     )
-    parser.add_argument("--config", default=None, help="JSON file of DigitSumConfig fields")
+    parser.add_argument("--config", default=None, help="JSON or TOML file of DigitSumConfig fields")
     parser.add_argument(
         "--variant",
         dest="variants",
