@@ -23,6 +23,8 @@ from typing import TypeVar, cast
 import torch
 from torch import Tensor, nn
 
+from ._jagged import is_jagged, jagged_values
+
 __all__ = [
     "FusionType",
     "PoolType",
@@ -118,6 +120,24 @@ def check_like(t: Tensor, reference: Tensor, *, name: str, what: str) -> None:
         )
 
 
+def first_parameter(module: nn.Module) -> Tensor | None:
+    """``next(module.parameters(), None)`` without building the generator machinery.
+
+    The same parameter (own parameters first, then the children's, depth first); a plain
+    walk over the module dicts costs a fraction of ``parameters()`` when called once per
+    forward with cold caches.
+    """
+    for parameter in module._parameters.values():
+        if parameter is not None:
+            return parameter
+    for child in module._modules.values():
+        if child is not None:
+            found = first_parameter(child)
+            if found is not None:
+                return found
+    return None
+
+
 def check_set_input(
     x: object,
     feature_dim: int | None = None,
@@ -132,24 +152,35 @@ def check_set_input(
     """
     if not isinstance(x, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of shape (B, M, D); got {type(x).__name__}")
-    if x.is_nested:
-        _check_jagged_layout(x, name=name)
-    if x.dim() != 3:
+    if is_jagged(x):
+        # Checked on the (N, D) rows: every read of the nested wrapper is a Python dispatch.
+        _check_ragged_dim(x, name=name)
+        rows = jagged_values(x)
+        ndim = rows.dim() + 1
+    else:
+        if x.is_nested:
+            raise ValueError(
+                f"{name} is a nested tensor with layout {x.layout}; packed sets must use "
+                f"layout=torch.jagged (see deepsets.ragged.pack_sets)"
+            )
+        rows = x
+        ndim = x.dim()
+    if ndim != 3:
         raise ValueError(
             f"{name} must have shape (B, M, D) (batch, set size, features); "
-            f"got {x.dim()}-D shape {_shape(x)}"
+            f"got {ndim}-D shape {_shape(x)}"
         )
-    if not (x.is_floating_point()):
-        raise TypeError(f"{name} must be a floating-point tensor; got dtype {x.dtype}")
-    if feature_dim is not None and x.shape[-1] != feature_dim:
+    if not rows.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor; got dtype {rows.dtype}")
+    if feature_dim is not None and rows.shape[-1] != feature_dim:
         raise ValueError(
             f"{name} must have {feature_dim} features in its last dimension "
             f"(shape (B, M, {feature_dim})); got shape {_shape(x)}"
         )
     if module is not None:
-        reference = next(iter(module.parameters()), None)
+        reference = first_parameter(module)
         if reference is not None:
-            check_like(x, reference, name=name, what="the model")
+            check_like(rows, reference, name=name, what="the model")
 
 
 def check_mask(mask: object, x: Tensor, *, name: str = "mask") -> None:
@@ -160,7 +191,7 @@ def check_mask(mask: object, x: Tensor, *, name: str = "mask") -> None:
         raise TypeError(
             f"{name} must be a torch.Tensor of shape (B, M) or None; got {type(mask).__name__}"
         )
-    if x.is_nested:
+    if is_jagged(x):
         _check_nested_mask(mask, x, name=name)
         return
     expected = tuple(x.shape[:2])
@@ -230,13 +261,8 @@ def _assert_values(valid: Tensor, message: str, bad: Tensor) -> None:
         raise ValueError(message if found is None else f"{message}; found {found!r}")
 
 
-def _check_jagged_layout(x: Tensor, *, name: str) -> None:
-    """A nested ``x`` must be a jagged tensor ragged in dimension 1: ``(B, j, ...)``."""
-    if x.layout != torch.jagged:
-        raise ValueError(
-            f"{name} is a nested tensor with layout {x.layout}; packed sets must use "
-            f"layout=torch.jagged (see deepsets.ragged.pack_sets)"
-        )
+def _check_ragged_dim(x: Tensor, *, name: str) -> None:
+    """A jagged ``x`` must be ragged in dimension 1: ``(B, j, ...)``."""
     ragged = getattr(x, "_ragged_idx", 1)
     if ragged != 1:
         raise ValueError(
@@ -247,25 +273,27 @@ def _check_jagged_layout(x: Tensor, *, name: str) -> None:
 
 def _check_nested_mask(mask: Tensor, x: Tensor, *, name: str) -> None:
     """Weights of a packed ``x`` ``(B, j, D)``: a jagged ``(B, j)`` tensor, same structure."""
-    if not mask.is_nested or mask.layout != torch.jagged:
+    if not is_jagged(mask):
         raise ValueError(
             f"{name} for a nested x of shape {_shape(x)} must be a jagged nested tensor of "
             f"shape (B, j) with x's offsets (e.g. torch.nested.nested_tensor_from_jagged("
             f"weights, x.offsets())); got a tensor of shape {_shape(mask)}"
         )
-    if mask.dim() != 2 or mask.shape[0] != x.shape[0]:
+    weights, rows = jagged_values(mask), jagged_values(x)
+    mask_offsets: Tensor = mask.offsets()  # type: ignore[attr-defined]
+    x_offsets: Tensor = x.offsets()  # type: ignore[attr-defined]
+    ragged = getattr(mask, "_ragged_idx", 1)
+    if weights.dim() != 1 or ragged != 1 or mask_offsets.shape[0] != x_offsets.shape[0]:
         raise ValueError(
             f"{name} must have shape (B, j) to match x of shape {_shape(x)}; "
             f"got shape {_shape(mask)}"
         )
-    if mask.device != x.device:
+    if weights.device != rows.device:
         raise ValueError(
-            f"{name} is on {mask.device} but x is on {x.device}; move both to one device"
+            f"{name} is on {weights.device} but x is on {rows.device}; move both to one device"
         )
-    if mask.shape[1] != x.shape[1]:  # different ragged sizes: compare the set sizes
-        mask_offsets: Tensor = mask.offsets()  # type: ignore[attr-defined]
-        x_offsets: Tensor = x.offsets()  # type: ignore[attr-defined]
-        same = mask.values().shape[0] == x.values().shape[0] and torch.equal(
+    if mask_offsets is not x_offsets:  # built apart: compare the set sizes
+        same = weights.shape[0] == rows.shape[0] and torch.equal(
             mask_offsets.to(torch.long), x_offsets.to(torch.long)
         )
         if not same:
@@ -273,7 +301,7 @@ def _check_nested_mask(mask: Tensor, x: Tensor, *, name: str) -> None:
                 f"{name} must have the same set sizes as x (the same offsets); got set sizes "
                 f"{_sizes(mask)} for {name} and {_sizes(x)} for x"
             )
-    check_jagged_mask(mask.values(), x.values().shape[0], name=name, like=x)
+    check_jagged_mask(weights, rows.shape[0], name=name, like=rows)
 
 
 def _sizes(t: Tensor) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from ._jagged import is_jagged
 from ._validation import PoolType, check_dim, check_mask, check_set_input
 from ._validation import resolve_option as _resolve
 from .functional.padded import _pool, active_elements
@@ -103,7 +104,7 @@ class PermutationEquivariantLayer(nn.Module, PretrainedMixin):
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         check_set_input(x, self.input_dim, module=self)
         check_mask(mask, x)
-        if x.is_nested:
+        if is_jagged(x):
             parts = jagged_parts(x, mask)
             return jagged_like(self.equivariant_map_packed(parts.values, parts), x)
         if mask is None:

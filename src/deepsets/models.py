@@ -9,6 +9,7 @@ from typing import Any, cast
 import torch
 from torch import Tensor, nn
 
+from ._jagged import is_jagged
 from ._validation import (
     FusionType,
     PoolType,
@@ -108,7 +109,7 @@ class DeepSetsInvariant(nn.Module, PretrainedMixin):
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         check_set_input(x, self.input_dim, module=self)
         check_mask(mask, x)
-        if x.is_nested:
+        if is_jagged(x):
             parts = jagged_parts(x, mask)
             return self.rho(pool_parts(self.phi(parts.values), self.pool, parts))
         x, active = _prepare(x, mask)
@@ -240,7 +241,7 @@ class DeepSetsEquivariant(nn.Module, PretrainedMixin):
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         check_set_input(x, self.input_dim, module=self)
         check_mask(mask, x)
-        if x.is_nested:
+        if is_jagged(x):
             return self._forward_packed(x, mask)
         out, active = _prepare(x, mask)
         last = len(self.layers) - 1
@@ -419,7 +420,7 @@ class DeepSetsConditional(nn.Module, PretrainedMixin):
         check_set_input(x, self.input_dim, module=self)
         check_context(context, x.shape[0], self.context_dim, like=x)
         check_mask(mask, x)
-        if x.is_nested:
+        if is_jagged(x):
             return self._forward_packed(x, context, mask)
         x, active = _prepare(x, mask)
         if self.fusion is FusionType.CONCAT:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .._jagged import is_jagged
 from .._validation import (
     PoolType,
     autocast_enabled,
@@ -144,7 +145,7 @@ def masked_pool(
         raise TypeError(f"keepdim must be a bool; got {keepdim!r}")
     check_set_input(x, name="x")
     check_mask(mask, x, name="mask")
-    if x.is_nested:
+    if is_jagged(x):
         return _pool_jagged(x, pool, mask, keepdim=keepdim)
     return _pool(x, pool, mask, keepdim=keepdim)
 

@@ -28,6 +28,7 @@ from typing import Any, NamedTuple, cast
 import torch
 from torch import Tensor
 
+from .._jagged import as_long, jagged_values, segment_layout
 from .._validation import (
     PoolType,
     check_jagged_mask,
@@ -44,7 +45,7 @@ class JaggedParts(NamedTuple):
     """The flat view of a batch of packed sets (see :func:`jagged_parts`)."""
 
     values: Tensor  # (N, D) rows, inactive rows (weight 0) replaced by 0
-    offsets: Tensor  # (S + 1,) int64 CSR offsets
+    divisor: Tensor  # (S, 1) int64 set sizes, empty sets as 1
     set_index: Tensor  # (N,) int64 set of every row
     num_sets: int
     weights: Tensor | None  # (N,) float weights or bool mask, or None
@@ -59,13 +60,6 @@ def _lengths(t: Tensor) -> Tensor | None:
     return t.lengths()  # type: ignore[attr-defined]
 
 
-def offsets_to_index(offsets: Tensor, num_rows: int) -> Tensor:
-    """``(N,)`` set index of every row from ``(S + 1,)`` CSR offsets."""
-    counts = offsets[1:] - offsets[:-1]
-    sets = torch.arange(counts.shape[0], device=offsets.device)
-    return torch.repeat_interleave(sets, counts, output_size=num_rows)
-
-
 def jagged_parts(x: Tensor, mask: Tensor | None = None, *, clean: bool = True) -> JaggedParts:
     """Split a jagged nested tensor ``(B, j, D)`` (and its jagged weights) into flat parts.
 
@@ -76,17 +70,17 @@ def jagged_parts(x: Tensor, mask: Tensor | None = None, *, clean: bool = True) -
         x = x.contiguous()
         if mask is not None:
             mask = mask.contiguous()
-    values = x.values()
-    offsets = _offsets(x).to(torch.long)
-    num_sets = x.shape[0]
-    index = offsets_to_index(offsets, values.shape[0])
+    values = jagged_values(x)
+    offsets = _offsets(x)
+    num_sets = offsets.shape[0] - 1
+    index, divisor = segment_layout(offsets, values.shape[0])
     if mask is None:
-        return JaggedParts(values, offsets, index, num_sets, None, None)
-    weights = mask.values().reshape(-1)
+        return JaggedParts(values, divisor, index, num_sets, None, None)
+    weights = jagged_values(mask).reshape(-1)
     active = weights if weights.dtype == torch.bool else weights > 0
     if clean:
         values = values.masked_fill(~active.unsqueeze(-1), 0.0)
-    return JaggedParts(values, offsets, index, num_sets, weights, active)
+    return JaggedParts(values, divisor, index, num_sets, weights, active)
 
 
 def jagged_like(values: Tensor, like: Tensor) -> Tensor:
@@ -103,7 +97,7 @@ def pool_parts(rows: Tensor, pool: PoolType, parts: JaggedParts, *, clean: bool 
         pool,
         parts.set_index,
         parts.num_sets,
-        offsets=parts.offsets,
+        divisor=parts.divisor,
         weights=parts.weights,
         active=parts.active,
         clean=clean,
@@ -140,7 +134,7 @@ def _segment_pool(
     index: Tensor,
     num_sets: int,
     *,
-    offsets: Tensor | None = None,
+    divisor: Tensor | None = None,
     weights: Tensor | None = None,
     active: Tensor | None = None,
     clean: bool = False,
@@ -152,7 +146,8 @@ def _segment_pool(
         pool: a resolved :class:`PoolType`.
         index: ``(N,)`` int64 set of every row.
         num_sets: ``S``.
-        offsets: ``(S + 1,)`` CSR offsets when the rows are sorted by set (faster max).
+        divisor: ``(S, 1)`` set sizes with empty sets as 1, if the caller has them (from
+            :func:`~deepsets._jagged.segment_layout`), for an unweighted mean.
         weights: ``(N,)`` bool or float weights, or ``None``.
         active: ``weights > 0`` if the caller has it.
         clean: the caller guarantees ``values`` is 0 on rows of weight 0.
@@ -166,7 +161,7 @@ def _segment_pool(
             pool,
             index,
             num_sets,
-            offsets=offsets,
+            divisor=divisor,
             weights=weights,
             active=active,
             clean=clean,
@@ -194,18 +189,16 @@ def _segment_pool(
     total = values.new_zeros(num_sets, width).index_add_(0, index, values)
     if pool is PoolType.SUM:
         return total
-    if weights is None:
-        if offsets is not None:
-            count = (offsets[1:] - offsets[:-1]).to(values.dtype)
-        else:
+    # Empty sets have total == 0; dividing them by 1 keeps them 0 with finite gradients.
+    if weights is None:  # integer counts: clamping at 1 only touches empty sets
+        if divisor is None:
             count = torch.zeros(num_sets, dtype=values.dtype, device=values.device)
             count = count.index_add_(0, index, torch.ones_like(index, dtype=values.dtype))
-    else:
-        w = weights.to(values.dtype)  # a bool mask becomes 0/1 weights
-        count = torch.zeros(num_sets, dtype=values.dtype, device=values.device)
-        count = count.index_add_(0, index, w)
-    count = count.unsqueeze(-1)
-    # Empty sets have total == 0; dividing by 1 keeps them 0 with finite gradients.
+            divisor = count.clamp_(min=1).unsqueeze(-1)
+        return total / divisor  # an int64 divisor promotes to values' dtype
+    w = weights.to(values.dtype)  # a bool mask becomes 0/1 weights
+    count = torch.zeros(num_sets, dtype=values.dtype, device=values.device)
+    count = count.index_add_(0, index, w).unsqueeze(-1)  # real weights: may lie in (0, 1)
     return total / torch.where(count > 0, count, torch.ones_like(count))
 
 
@@ -259,10 +252,8 @@ def segment_pool(
     pool = resolve_option(pool_type, PoolType, name="pool_type")
     num_sets = check_segment_input(values, offsets=offsets, index=index, num_sets=num_sets)
     check_jagged_mask(weights, values.shape[0], name="weights", like=values)
+    divisor = None
     if offsets is not None:
-        offsets = offsets.to(torch.long)
-        index = offsets_to_index(offsets, values.shape[0])
-    row_index = cast(Tensor, index)  # check_segment_input: offsets or index is given
-    return _segment_pool(
-        values, pool, row_index.to(torch.long), num_sets, offsets=offsets, weights=weights
-    )
+        index, divisor = segment_layout(offsets, values.shape[0])
+    rows_set = as_long(cast(Tensor, index))  # check_segment_input: offsets or index is given
+    return _segment_pool(values, pool, rows_set, num_sets, divisor=divisor, weights=weights)
