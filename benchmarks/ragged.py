@@ -10,17 +10,19 @@ forward+backward, for sum / mean / max pooling:
 * ``pyg``     — φ, PyG's ``Sum/Mean/MaxAggregation`` with an index, ρ (only when
   ``torch_geometric`` is importable; it is not a dependency).
 
-The variants are timed interleaved in one run (machines are shared and noisy: compare the
-ratios); on the skewed batch the ~30x slower padded step is timed apart, since it evicts the
-caches of whichever step follows it. glibc's allocator settings matter for every variant
-(``MALLOC_MMAP_THRESHOLD_``/``MALLOC_TRIM_THRESHOLD_``, as the CLI sets them). Memory:
-bytes autograd saves for backward (exact), and the peak RSS growth of one forward+backward
-in a fresh process per variant.
+The variants are timed interleaved in one run, one step of each per round (machines are
+shared and noisy: compare the ratios). A ratio of two variants timed in the same rounds is
+the median of the per-round ratios, with a 95 % bootstrap interval in brackets: a ratio
+whose interval contains 1 is a tie. On the skewed batch the ~30x slower padded step is
+timed apart, since it evicts the caches of whichever step follows it. glibc's allocator
+settings matter for every variant (``MALLOC_MMAP_THRESHOLD_``/``MALLOC_TRIM_THRESHOLD_``,
+as the CLI sets them). Memory: bytes autograd saves for backward (exact), and the peak RSS
+growth of one forward+backward in a fresh process per variant.
 
 Section 2, streaming a 10M × 16 set through φ 16→64→64 in chunks (generated on the fly, the
 set is never held), in a fresh process: elements per second and peak RSS.
 
-    python benchmarks/ragged.py [--threads 2] [--repeats 15] [--rows 10000000] [--chunk 65536]
+    python benchmarks/ragged.py [--threads 2] [--repeats 151] [--rows 10000000] [--chunk 65536]
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import random
 import resource
 import statistics
 import subprocess
@@ -44,6 +47,8 @@ from deepsets.streaming import PoolingState
 
 POOLS = ["sum", "mean", "max"]
 BATCH = 256
+BOOTSTRAP = 1000  # resamples for the intervals of the ratios
+WARMUP = 5  # untimed rounds before timing
 
 
 def _pyg_aggr() -> Any:
@@ -136,16 +141,43 @@ def saved_bytes(step: Callable[[], Tensor]) -> int:
     return total
 
 
-def time_interleaved(variants: dict[str, Callable[[], Tensor]], repeats: int) -> dict[str, float]:
+def time_interleaved(
+    variants: dict[str, Callable[[], Tensor]], repeats: int
+) -> dict[str, list[float]]:
+    """Seconds per forward+backward of every variant, ``repeats`` rounds of one step each.
+
+    The order alternates between rounds, so no variant always runs after the same one.
+    """
     times: dict[str, list[float]] = {name: [] for name in variants}
-    for step in variants.values():  # warm-up
-        step().backward()
-    for _ in range(repeats):
-        for name, step in variants.items():
-            start = time.perf_counter()
+    for _ in range(WARMUP):  # the allocator and caches settle over the first few steps
+        for step in variants.values():
             step().backward()
+    names = list(variants)
+    for round_ in range(repeats):
+        for name in names if round_ % 2 == 0 else names[::-1]:
+            start = time.perf_counter()
+            variants[name]().backward()
             times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+    return times
+
+
+def ratio(times: dict[str, list[float]], a: str, b: str, *, paired: bool = True) -> float:
+    """Time of ``a`` over time of ``b``: the median of per-round ratios when both ran in the
+    same rounds (a slow spell of the machine hits both sides of a pair), else of medians."""
+    if paired:
+        return statistics.median(x / y for x, y in zip(times[a], times[b], strict=True))
+    return statistics.median(times[a]) / statistics.median(times[b])
+
+
+def ratio_with_interval(times: dict[str, list[float]], a: str, b: str) -> str:
+    """The paired ratio and a 95 % bootstrap interval of it, e.g. ``1.000 [0.991, 1.009]``."""
+    ratios = [x / y for x, y in zip(times[a], times[b], strict=True)]
+    rng = random.Random(0)
+    medians = sorted(
+        statistics.median(rng.choices(ratios, k=len(ratios))) for _ in range(BOOTSTRAP)
+    )
+    low, high = medians[int(0.025 * BOOTSTRAP)], medians[int(0.975 * BOOTSTRAP) - 1]
+    return f"{statistics.median(ratios):.3f} [{low:.3f}, {high:.3f}]"
 
 
 def rss_mb() -> float:
@@ -216,20 +248,22 @@ def batch_section(args: argparse.Namespace, kind: str) -> None:
             fast = {name: step for name, step in variants.items() if name != "padded"}
             t = time_interleaved(fast, args.repeats)
             padded = {"padded": variants["padded"]}
-            t.update(time_interleaved(padded, max(3, args.repeats // 3)))
+            t.update(time_interleaved(padded, max(3, args.repeats // 15)))
         else:
             t = time_interleaved(variants, args.repeats)
-        ms = {k: v * 1e3 for k, v in t.items()}
+        ms = {k: statistics.median(v) * 1e3 for k, v in t.items()}
         row = f"| {pool} | {ms['padded']:.1f} | {ms['packed']:.1f} | {ms['bound']:.1f} |"
         if kind == "uniform":
             row += f" {ms['padded-nomask']:.1f} |"
         if pyg_aggr is not None:
             row += f" {ms['pyg']:.1f} |"
-        row += f" {t['packed'] / t['bound']:.2f} | {t['padded'] / t['packed']:.1f} |"
+        padded_apart = kind == "skewed"
+        row += f" {ratio_with_interval(t, 'packed', 'bound')} |"
+        row += f" {ratio(t, 'padded', 'packed', paired=not padded_apart):.1f} |"
         if kind == "uniform":
-            row += f" {t['packed'] / t['padded-nomask']:.2f} |"
+            row += f" {ratio(t, 'packed', 'padded-nomask'):.3f} |"
         if pyg_aggr is not None:
-            row += f" {t['packed'] / t['pyg']:.2f} |"
+            row += f" {ratio_with_interval(t, 'packed', 'pyg')} |"
         print(row, flush=True)
         saved = {name: saved_bytes(step) / 2**20 for name, step in variants.items()}
         peaks = {}
@@ -301,7 +335,7 @@ def streaming_section(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--repeats", type=int, default=151)
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--chunk", type=int, default=65_536)
     parser.add_argument("--no-rss", dest="rss", action="store_false")
@@ -319,7 +353,9 @@ def main() -> None:
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
         f"PyG {'available' if _pyg_aggr() is not None else 'not installed'}; "
-        f"median of {args.repeats} interleaved forward+backward steps"
+        f"{args.repeats} rounds of interleaved forward+backward steps; ms are medians, "
+        f"ratios of variants timed in the same rounds are medians of per-round ratios "
+        f"[95 % bootstrap interval]"
     )
     batch_section(args, "skewed")
     batch_section(args, "uniform")

@@ -28,6 +28,7 @@ from deepsets._validation import (
     PoolType,
     check_dim,
     check_dims,
+    first_parameter,
     resolve_option,
 )
 
@@ -333,3 +334,36 @@ def test_dropout_out_of_range(model: str, bad: object) -> None:
 @pytest.mark.parametrize("good", [0, 0.0, 0.5, 0.99])
 def test_dropout_in_range(good: float) -> None:
     assert DeepSetsInvariant(D_IN, [4], [4], 1, dropout=good).config["dropout"] == good
+
+
+class _OwnAndChildren(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.child = nn.Linear(2, 2)
+        self.own = nn.Parameter(torch.zeros(1))  # registered after the child, yielded first
+
+
+class _Shared(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.empty = nn.ReLU()
+        self.missing: nn.Module | None = None
+        self.first = nn.Sequential(nn.ReLU(), nn.Linear(3, 3))
+        self.second = self.first  # shared
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: DeepSetsInvariant(D_IN, [4], [4], 1),
+        lambda: DeepSetsConditional(D_IN, D_CTX, [4], [4], 1, fusion_type="film"),
+        lambda: DeepSetsEquivariant(D_IN, [4], 1),
+        lambda: PermutationEquivariantLayer(D_IN, 4),
+        _OwnAndChildren,
+        _Shared,
+        lambda: nn.Sequential(nn.ReLU(), nn.Identity()),
+    ],
+)
+def test_first_parameter_is_the_first_of_parameters(make: Callable[[], nn.Module]) -> None:
+    module = make()
+    assert first_parameter(module) is next(iter(module.parameters()), None)
