@@ -20,9 +20,12 @@ as the CLI sets them). Memory: bytes autograd saves for backward (exact), and th
 growth of one forward+backward in a fresh process per variant.
 
 Section 2, streaming a 10M × 16 set through φ 16→64→64 in chunks (generated on the fly, the
-set is never held), in a fresh process: elements per second and peak RSS.
+set is never held), in a fresh process: elements per second and peak RSS. Then training
+through chunks: one forward+backward of ``forward_chunks`` on a 1M × 16 set, keeping every
+chunk's activations or recomputing them (``checkpoint=True``): time and peak RSS growth.
 
     python benchmarks/ragged.py [--threads 2] [--repeats 151] [--rows 10000000] [--chunk 65536]
+        [--train-rows 1000000] [--no-rss] [--no-streaming]
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ import torch
 from torch import Tensor
 
 from deepsets import DeepSetsInvariant, pack_sets, pad_sets
-from deepsets.streaming import PoolingState
+from deepsets.streaming import PoolingState, chunked
 
 POOLS = ["sum", "mean", "max"]
 BATCH = 256
@@ -317,6 +320,18 @@ def stream_child(rows: int, chunk: int) -> None:
     )
 
 
+def train_stream_child(rows: int, chunk: int, checkpoint: bool) -> None:
+    """One forward+backward of ``forward_chunks`` over a ``rows`` × 16 set held in memory."""
+    torch.manual_seed(0)
+    model = DeepSetsInvariant(16, [64, 64], [64], 1)
+    x = torch.randn(rows, 16)
+    baseline = rss_mb()
+    start = time.perf_counter()
+    model.forward_chunks(chunked(x, chunk), checkpoint=checkpoint).sum().backward()
+    seconds = time.perf_counter() - start
+    print(json.dumps({"seconds": seconds, "peak_growth_mb": rss_mb() - baseline}))
+
+
 def streaming_section(args: argparse.Namespace) -> None:
     command = [sys.executable, __file__, "--child-stream", "--rows", str(args.rows)]
     command += ["--chunk", str(args.chunk), "--threads", str(args.threads)]
@@ -332,6 +347,27 @@ def streaming_section(args: argparse.Namespace) -> None:
     )
 
 
+def training_stream_section(args: argparse.Namespace) -> None:
+    results = {}
+    for mode in ("plain", "checkpoint"):
+        command = [sys.executable, __file__, "--child-train-stream", mode]
+        command += ["--train-rows", str(args.train_rows), "--chunk", str(args.chunk)]
+        command += ["--threads", str(args.threads)]
+        out = subprocess.run(command, capture_output=True, text=True, check=True)
+        results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
+    plain, ckpt = results["plain"], results["checkpoint"]
+    print(
+        f"\n## training through chunks: forward_chunks + backward on a {args.train_rows:,} x 16 "
+        f"set held in memory ({args.train_rows * 16 * 4 / 2**20:.0f} MB), chunks of "
+        f"{args.chunk:,}, phi 16->64->64 (one process each)\n"
+        "| mode | seconds | peak RSS growth MB |\n|---|---|---|\n"
+        f"| all activations kept | {plain['seconds']:.2f} | {plain['peak_growth_mb']:.0f} |\n"
+        f"| checkpoint=True | {ckpt['seconds']:.2f} | {ckpt['peak_growth_mb']:.0f} |\n"
+        f"checkpoint / kept: time {ckpt['seconds'] / plain['seconds']:.2f}, "
+        f"memory {ckpt['peak_growth_mb'] / max(plain['peak_growth_mb'], 1e-9):.2f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -341,7 +377,9 @@ def main() -> None:
     parser.add_argument("--no-rss", dest="rss", action="store_false")
     parser.add_argument("--no-streaming", dest="streaming", action="store_false")
     parser.add_argument("--child-memory", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--train-rows", type=int, default=1_000_000)
     parser.add_argument("--child-stream", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--child-train-stream", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.child_memory:
@@ -349,6 +387,9 @@ def main() -> None:
         return
     if args.child_stream:
         stream_child(args.rows, args.chunk)
+        return
+    if args.child_train_stream:
+        train_stream_child(args.train_rows, args.chunk, args.child_train_stream == "checkpoint")
         return
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
@@ -361,6 +402,7 @@ def main() -> None:
     batch_section(args, "uniform")
     if args.streaming:
         streaming_section(args)
+        training_stream_section(args)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Callable
 from itertools import pairwise
 from pathlib import Path
 
@@ -129,6 +130,97 @@ def test_forward_chunks_is_differentiable() -> None:
     model(x.unsqueeze(0)).sum().backward()
     for g, p in zip(streamed, model.parameters(), strict=True):
         torch.testing.assert_close(g, p.grad)
+
+
+def _grads_of_chunks(
+    model: DeepSetsInvariant,
+    x: Tensor,
+    weights: Tensor | None,
+    *,
+    checkpoint: bool,
+    seed: int = 0,
+) -> tuple[Tensor, list[Tensor], Tensor]:
+    """Output, parameter gradients and input gradient of ``forward_chunks`` on ``x``."""
+    model.zero_grad()
+    rows = x.detach().clone().requires_grad_()
+    chunks: list[Tensor | tuple[Tensor, Tensor]] = list(chunked(rows, 37))
+    if weights is not None:
+        chunks = list(zip(chunked(rows, 37), chunked(weights, 37), strict=True))
+    torch.manual_seed(seed)  # dropout masks
+    out = model.forward_chunks(chunks, checkpoint=checkpoint)
+    (out * torch.arange(1.0, 3.0, dtype=out.dtype)).sum().backward()
+    assert rows.grad is not None
+    return out.detach(), [p.grad.clone() for p in model.parameters()], rows.grad
+
+
+@pytest.mark.parametrize("pool", POOLS)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_checkpointed_chunks_give_the_same_output_and_gradients(pool: str, weighted: bool) -> None:
+    """Recomputing φ chunk by chunk in backward changes nothing, dropout masks included."""
+    torch.manual_seed(0)
+    model = DeepSetsInvariant(3, [16, 8], [8], 2, pool_type=pool, dropout=0.2).double()
+    values, weights = _data(1, 200, weighted)
+    if weights is not None:
+        values[weights == 0] = float("nan")  # padding-like rows must not leak either way
+    plain = _grads_of_chunks(model, values, weights, checkpoint=False)
+    recomputed = _grads_of_chunks(model, values, weights, checkpoint=True)
+    torch.testing.assert_close(recomputed[0], plain[0], rtol=0, atol=0)
+    for a, b in zip(recomputed[1], plain[1], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(recomputed[2], plain[2], rtol=1e-12, atol=1e-12)
+    assert torch.isfinite(recomputed[2]).all()
+
+
+def _saved_bytes(run: Callable[[], Tensor]) -> int:
+    """Bytes autograd keeps for backward outside any checkpointed region (once per storage)."""
+    total, seen = 0, set()
+
+    def pack(t: Tensor) -> Tensor:
+        nonlocal total
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in seen:
+            seen.add(storage.data_ptr())
+            total += storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = run()
+    out.sum().backward()
+    return total
+
+
+def test_checkpointed_chunks_keep_only_rows_and_partials() -> None:
+    """Without checkpointing every chunk's 64-wide activations are kept for backward; with it,
+    what is kept does not grow with φ's width: the 16-wide rows plus (1, 64) partials."""
+    torch.manual_seed(0)
+    model = DeepSetsInvariant(16, [64, 64], [8], 1)
+    x = torch.randn(4096, 16)
+    plain = _saved_bytes(lambda: model.forward_chunks(chunked(x, 512)))
+    recomputed = _saved_bytes(lambda: model.forward_chunks(chunked(x, 512), checkpoint=True))
+    activations = 4096 * 64 * 4  # one 64-wide float32 activation of the whole set
+    assert plain > 2 * activations
+    assert recomputed < activations / 2
+
+
+def test_checkpoint_is_ignored_without_autograd_and_must_be_a_bool() -> None:
+    model = DeepSetsInvariant(3, [8], [4], 1)
+    x = torch.randn(50, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            model.forward_chunks(chunked(x, 7), checkpoint=True),
+            model.forward_chunks(chunked(x, 7)),
+        )
+    with pytest.raises(TypeError, match="checkpoint must be a bool; got 'yes'"):
+        model.forward_chunks(chunked(x, 7), checkpoint="yes")  # type: ignore[arg-type]
+
+
+def test_from_partial_checks_shapes() -> None:
+    state = PoolingState.from_partial(
+        "mean", torch.tensor([[1.0] * 3, [0.0] * 3]), torch.tensor([2.0, 0.0]), dtype=torch.float32
+    )
+    torch.testing.assert_close(state.result(), torch.tensor([[0.5] * 3, [0.0] * 3]))
+    with pytest.raises(ValueError, match=r"value must have shape \(S, D\) and count shape \(S,\)"):
+        PoolingState.from_partial("sum", torch.ones(2, 3), torch.ones(3), dtype=torch.float32)
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])

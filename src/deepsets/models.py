@@ -8,6 +8,7 @@ from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint as torch_checkpoint
 
 from ._jagged import is_jagged
 from ._validation import (
@@ -117,7 +118,7 @@ class DeepSetsInvariant(nn.Module, PretrainedMixin):
         pooled = _pool(h, self.pool, mask, active=active)  # (B, L)
         return self.rho(pooled)  # (B, output_dim)
 
-    def pool_chunks(self, chunks: Iterable[Chunk]) -> PoolingState:
+    def pool_chunks(self, chunks: Iterable[Chunk], *, checkpoint: bool = False) -> PoolingState:
         r"""Run φ over the chunks of one set and pool them into a mergeable state.
 
         .. math:: \mathrm{state} = \mathrm{pool}_{c}\, \mathrm{pool}_{x \in c}\, \varphi(x)
@@ -128,7 +129,17 @@ class DeepSetsInvariant(nn.Module, PretrainedMixin):
         Shapes:
             - every chunk: ``(n, input_dim)`` rows, or a pair ``(rows, weights (n,))``
             - returned state: result ``(1, latent_dim)``
+
+        Args:
+            chunks: the rows of the set, in chunks of any size.
+            checkpoint: with autograd on, keep only each chunk's rows and pooled partial
+                for backward and run φ again on one chunk at a time during backward
+                (``torch.utils.checkpoint``): activation memory of one chunk instead of the
+                whole set, for one extra φ forward. Ignored under ``torch.no_grad()``.
         """
+        if not isinstance(checkpoint, bool):
+            raise TypeError(f"checkpoint must be a bool; got {checkpoint!r}")
+        recompute = checkpoint and torch.is_grad_enabled()
         state = PoolingState(self.pool)
         for chunk in chunks:
             rows, weights = chunk if isinstance(chunk, tuple) else (chunk, None)
@@ -141,24 +152,43 @@ class DeepSetsInvariant(nn.Module, PretrainedMixin):
             check_set_input(rows.unsqueeze(0), self.input_dim, name="chunk", module=self)
             if weights is not None:
                 check_jagged_mask(weights, rows.shape[0], name="chunk weights", like=rows)
-                rows = rows.masked_fill(~active_elements(weights).unsqueeze(-1), 0.0)
-            state.update(self.phi(rows), weights)
+            if recompute:
+                state.merge(self._checkpointed_chunk_state(rows, weights))
+            else:
+                state.merge(self._chunk_state(rows, weights))
         return state
 
-    def forward_chunks(self, chunks: Iterable[Chunk]) -> Tensor:
+    def _chunk_state(self, rows: Tensor, weights: Tensor | None) -> PoolingState:
+        if weights is not None:  # zero rows of weight 0 first: NaN there must not reach φ
+            rows = rows.masked_fill(~active_elements(weights).unsqueeze(-1), 0.0)
+        return PoolingState(self.pool).update(self.phi(rows), weights)
+
+    def _checkpointed_chunk_state(self, rows: Tensor, weights: Tensor | None) -> PoolingState:
+        result_dtype: list[torch.dtype] = []
+
+        def partial(rows: Tensor, weights: Tensor | None) -> tuple[Tensor, Tensor]:
+            part = self._chunk_state(rows, weights)
+            result_dtype.append(cast(torch.dtype, part.dtype))
+            return cast(Tensor, part.value), cast(Tensor, part.count)
+
+        value, count = torch_checkpoint(partial, rows, weights, use_reentrant=False)
+        return PoolingState.from_partial(self.pool, value, count, dtype=result_dtype[0])
+
+    def forward_chunks(self, chunks: Iterable[Chunk], *, checkpoint: bool = False) -> Tensor:
         r"""The model on one set given as chunks of rows: φ chunk by chunk, ρ once.
 
         .. math:: f(X) = \rho\Big(\mathrm{pool}_{x \in X_1 \cup X_2 \cup \dots}\, \varphi(x)\Big)
 
-        Equals ``model(torch.cat(chunks).unsqueeze(0))`` within float tolerance, with memory
-        bounded by one chunk (run it under ``torch.no_grad()``: with autograd on, every
-        chunk's activations are kept for backward).
+        Equals ``model(torch.cat(chunks).unsqueeze(0))`` within float tolerance. Under
+        ``torch.no_grad()`` memory is bounded by one chunk. With autograd on, every chunk's
+        activations are kept for backward unless ``checkpoint=True`` (then only the rows and
+        a pooled partial per chunk; φ runs again chunk by chunk during backward).
 
         Shapes:
             - every chunk: ``(n, input_dim)`` rows, or a pair ``(rows, weights (n,))``
             - output: ``(1, output_dim)``
         """
-        return self.rho(self.pool_chunks(chunks).result())
+        return self.rho(self.pool_chunks(chunks, checkpoint=checkpoint).result())
 
     def extra_repr(self) -> str:
         return f"pool_type={self.pool_type!r}, latent_dim={self.latent_dim}"

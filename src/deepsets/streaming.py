@@ -101,6 +101,27 @@ class PoolingState:
         self.count: Tensor | None = None  # (S,): W_s, or the number of rows of weight > 0
         self.dtype: torch.dtype | None = None  # dtype of the result
 
+    @classmethod
+    def from_partial(
+        cls, pool_type: str | PoolType, value: Tensor, count: Tensor, *, dtype: torch.dtype
+    ) -> PoolingState:
+        """A state of ``value.shape[0]`` sets holding the given partial pooling.
+
+        Args:
+            pool_type: ``"sum"``, ``"mean"`` or ``"max"``.
+            value: ``(S, D)``: the weighted sums, or the running max (``-inf`` where empty).
+            count: ``(S,)``: the total weight, or the number of rows of weight > 0 for max.
+            dtype: the dtype :meth:`result` returns.
+        """
+        if value.dim() != 2 or count.shape != value.shape[:1]:
+            raise ValueError(
+                f"value must have shape (S, D) and count shape (S,); got "
+                f"{tuple(value.shape)} and {tuple(count.shape)}"
+            )
+        state = cls(pool_type, num_sets=value.shape[0])
+        state.value, state.count, state.dtype = value, count, dtype
+        return state
+
     @property
     def pool_type(self) -> str:
         return self.pool.value
