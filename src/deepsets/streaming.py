@@ -79,7 +79,8 @@ class PoolingState:
     Sums accumulate in float32 at least (float16/bfloat16 chunks) and the result has the
     dtype of the first chunk. With autograd on, the result is differentiable with respect to
     every chunk (and keeps their graphs alive); stream under ``torch.no_grad()`` to keep
-    memory bounded.
+    memory bounded, or train through :meth:`deepsets.DeepSetsInvariant.forward_chunks`
+    with ``checkpoint=True``.
 
     Shapes:
         - ``update(values, weights, index=...)``: ``values (n, D)``, ``weights (n,)``
