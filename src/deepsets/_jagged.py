@@ -48,7 +48,8 @@ def _wrapper_requires_grad(x: Tensor) -> bool:
 
 
 def jagged_values(x: Tensor) -> Tensor:
-    """``x.values()``: the ``(N, ...)`` rows of a jagged ``x`` (a contiguous one, no holes).
+    """``x.values()``: the ``(N, ...)`` buffer of rows behind a jagged ``x`` (for a view with
+    holes, the whole buffer, as ``values()`` gives it).
 
     Reads the buffer directly unless autograd has to see the view (``x`` itself requires a
     gradient) or ``torch.compile`` is tracing.
