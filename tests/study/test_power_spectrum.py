@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +72,10 @@ def test_metrics_of_a_tiny_run(tiny_study: tuple[Path, dict[str, Any]]) -> None:
 
 
 @pytest.mark.slow
-def test_two_workers_give_the_same_numbers_as_one(tmp_path: Path) -> None:
+def test_two_workers_give_the_same_numbers_as_one(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Also: with workers, one bar over the models, no interleaved per-step worker bars."""
     settings: dict[str, Any] = {
         "seeds": [0], "encodings": ["circle", "raw"], "depth": 1, "width": 4, "steps": 3,
         "batch_size": 4, "set_size": 8, "grid_depths": [1], "grid_widths": [4],
@@ -80,6 +84,15 @@ def test_two_workers_give_the_same_numbers_as_one(tmp_path: Path) -> None:
         "engine": {"accelerator": "cpu", "progress": False, "logger": "none"},
     }  # fmt: skip
     one = run_power_spectrum({**settings, "out": str(tmp_path / "one"), "workers": 1})
-    two = run_power_spectrum({**settings, "out": str(tmp_path / "two"), "workers": 2})
+    capfd.readouterr()
+    shown = {**settings["engine"], "progress": True}
+    two = run_power_spectrum(
+        {**settings, "out": str(tmp_path / "two"), "workers": 2, "engine": shown}
+    )
+    output = capfd.readouterr()
+    printed = output.out + output.err
+    # one bar over the steps of all models, complete: 3 models x 3 steps
+    assert re.search(r"3 models in 2 processes: 100%.* 9/9 \[.*3/3 models done", printed)
+    assert "loss=" not in printed and "Training" not in printed  # no worker step bars
     assert one["per_k_mse"] == two["per_k_mse"]
     assert one["encodings"]["raw"]["test_mse"] == two["encodings"]["raw"]["test_mse"]

@@ -1,4 +1,5 @@
-"""InterruptAt and StepProgressBar (the bar's output is tested in test_engine.py)."""
+"""InterruptAt, StepProgressBar and StepReporter (their output in a real run is tested in
+test_engine.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from deepsets.training import InterruptAt, StepProgressBar
+from deepsets.training import InterruptAt, StepProgressBar, StepReporter
 
 
 def test_interrupt_at_raises_from_its_step_on() -> None:
@@ -27,3 +28,10 @@ def test_progress_bar_settings() -> None:
     bar = StepProgressBar(refresh_rate=5, description="run")
     assert bar.refresh_rate == 5
     assert bar.description == "run"
+
+
+def test_step_reporter_rejects_bad_settings() -> None:
+    with pytest.raises(TypeError, match="report must be callable; got int"):
+        StepReporter(3)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="every must be a positive int; got 0"):
+        StepReporter(print, every=0)

@@ -25,6 +25,7 @@ from deepsets.training import (
     EngineSettings,
     InterruptAt,
     SetModelModule,
+    StepReporter,
     add_engine_arguments,
     engine_settings_from_args,
     fit_stream,
@@ -131,6 +132,18 @@ def test_fit_stream_learns_a_linear_set_function(tmp_path: Path) -> None:
     fresh = DeepSetsInvariant(3, [], [], 2)
     load_model_weights(fresh, result.checkpoint)
     assert_close(fresh(x), model(x))
+
+
+def test_step_reporter_counts_every_step_once(tmp_path: Path) -> None:
+    reports: list[int] = []
+    _fit(tmp_path / "full", 45, callbacks=[StepReporter(reports.append, every=20)])
+    assert reports == [20, 20, 5]
+    with pytest.raises(RuntimeError, match="simulated crash at step 12"):
+        _fit(tmp_path / "cut", 30, callbacks=[InterruptAt(12)])
+    resumed: list[int] = []
+    _fit(tmp_path / "cut", 30, resume=True, callbacks=[StepReporter(resumed.append, every=20)])
+    assert resumed[0] == 10  # the steps of the checkpoint it resumed from, first
+    assert sum(resumed) == 30
 
 
 @pytest.mark.parametrize("schedule", ["constant", "cosine", "onecycle"])
@@ -320,6 +333,7 @@ def test_progress_bar_shows_steps_and_loss(
     assert "20/20" in bar  # steps, not batches of an epoch
     assert "loss=" in bar
     assert "<00:00" in bar  # tqdm's ETA field
+    assert "Training" not in bar and "0/?" not in bar  # no placeholder bar drawn first
 
 
 @pytest.mark.parametrize(

@@ -16,8 +16,9 @@ import json
 import math
 import os
 import platform
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +145,7 @@ def _train(
     k_fin: int,
     steps: int,
     seed: int,
+    callbacks: Sequence[Any] = (),
 ) -> tuple[PowerSpectrumNet, dict[str, Any]]:
     from ..training import SetModelModule, fit_stream
 
@@ -185,6 +187,7 @@ def _train(
         name=name,
         settings=config.engine_settings(),
         resume=config.resume,
+        callbacks=callbacks,
     )
     model.eval()
     info = {
@@ -270,13 +273,28 @@ def _cost(job: dict[str, Any]) -> float:
     return job["steps"] * (job["depth"] * job["width"] ** 2 + 8 * job["k_max"])
 
 
+# In a worker process: where to report training steps (set by the pool's initializer).
+_STEP_QUEUE: Any = None
+
+
+def _set_step_queue(queue: Any) -> None:
+    global _STEP_QUEUE
+    _STEP_QUEUE = queue
+
+
 def _execute(config_values: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
     """Train and evaluate one job (runs in a worker process when ``workers > 1``)."""
     config = PowerSpectrumConfig(**config_values)
     if config.threads is not None:
         torch.set_num_threads(config.threads)
+    callbacks = []
+    if _STEP_QUEUE is not None:
+        from ..training import StepReporter
+
+        callbacks.append(StepReporter(_STEP_QUEUE.put))
     model, info = _train(
         config,
+        callbacks=callbacks,
         name=job["name"],
         encoding=job["encoding"],
         depth=job["depth"],
@@ -330,12 +348,51 @@ def _execute_all(config: PowerSpectrumConfig, jobs: list[dict[str, Any]]) -> lis
             results[i] = _execute(values, todo[i])
     else:
         import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+        import queue as queues
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
+        from tqdm import tqdm
+
+        # Several workers' step bars would overwrite each other on one terminal line: the
+        # workers train quietly, report their steps into a queue, and this process draws
+        # one bar over the steps of all models.
+        show = bool(values["engine"].get("progress", True))
+        quiet = {**values, "engine": {**values["engine"], "progress": False}}
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(config.workers, mp_context=context) as pool:
-            futures = {i: pool.submit(_execute, values, todo[i]) for i in order}
-            results = {i: future.result() for i, future in futures.items()}
+        steps = context.Queue() if show else None
+        with (
+            ProcessPoolExecutor(
+                config.workers,
+                mp_context=context,
+                initializer=_set_step_queue,
+                initargs=(steps,),
+            ) as pool,
+            tqdm(
+                total=sum(job["steps"] for job in todo),
+                desc=f"{len(todo)} models in {config.workers} processes",
+                unit="step",
+                disable=not show,
+                file=sys.stdout,
+                dynamic_ncols=True,
+                smoothing=0.1,
+            ) as bar,
+        ):
+            pending = {pool.submit(_execute, quiet, todo[i]): i for i in order}
+            while pending:
+                done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                while steps is not None:
+                    try:
+                        bar.update(steps.get_nowait())
+                    except queues.Empty:
+                        break
+                for future in done:
+                    results[pending.pop(future)] = future.result()
+                    bar.set_postfix_str(f"{len(results)}/{len(todo)} models done")
+            while steps is not None and bar.n < bar.total:  # reports still in the pipe
+                try:
+                    bar.update(steps.get(timeout=2))
+                except queues.Empty:
+                    break
     return [results[i] for i in range(len(todo))]
 
 

@@ -4,7 +4,7 @@ Needs the ``train`` extra: ``pip install "deepsets[train]"``. Nothing in the cor
 library imports this package.
 """
 
-from .callbacks import InterruptAt, StepProgressBar
+from .callbacks import InterruptAt, StepProgressBar, StepReporter
 from .checkpoint import AtomicCheckpointIO, load_checkpoint, save_checkpoint_atomic
 from .data import StepStream, StreamDataModule
 from .engine import (
@@ -32,6 +32,7 @@ __all__ = [
     "Schedule",
     "SetModelModule",
     "StepProgressBar",
+    "StepReporter",
     "StepStream",
     "StreamDataModule",
     "add_engine_arguments",

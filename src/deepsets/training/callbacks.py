@@ -1,13 +1,17 @@
-"""Callbacks: a step-based progress bar and a simulated crash for resume tests."""
+"""Callbacks: a step-based progress bar, a step reporter for runs in worker processes, and
+a simulated crash for resume tests."""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from typing import Any
 
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import TQDMProgressBar
+from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
 
-__all__ = ["InterruptAt", "StepProgressBar"]
+__all__ = ["InterruptAt", "StepProgressBar", "StepReporter"]
 
 
 class StepProgressBar(TQDMProgressBar):
@@ -26,12 +30,25 @@ class StepProgressBar(TQDMProgressBar):
         super().__init__(refresh_rate=refresh_rate)
         self.description = description
 
+    def init_train_tqdm(self) -> Tqdm:
+        # Created with its label, total and starting step, so no placeholder
+        # "Training: 0/?" bar is drawn first (Lightning's bar is made before it knows them).
+        trainer = self.trainer
+        return Tqdm(
+            desc=self.description,
+            total=trainer.max_steps if trainer.max_steps > 0 else None,
+            initial=trainer.global_step,
+            position=2 * self.process_position,
+            disable=self.is_disabled,
+            leave=True,
+            dynamic_ncols=True,
+            file=sys.stdout,
+            smoothing=0,
+            bar_format=self.BAR_FORMAT,
+        )
+
     def on_train_epoch_start(self, trainer: Trainer, *_: Any) -> None:
-        bar = self.train_progress_bar
-        bar.reset(total=trainer.max_steps if trainer.max_steps > 0 else None)
-        bar.initial = trainer.global_step
-        bar.n = trainer.global_step
-        bar.set_description(self.description)
+        """Keep counting steps across epochs (Lightning's bar restarts every epoch)."""
 
     def on_train_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
@@ -42,6 +59,48 @@ class StepProgressBar(TQDMProgressBar):
             bar.n = step
             bar.set_postfix(self.get_metrics(trainer, pl_module))
             bar.refresh()
+
+
+class StepReporter(Callback):
+    """Call ``report(n)`` with the number of optimiser steps taken since the last report.
+
+    For runs in worker processes: each worker reports (e.g. into a queue) and the parent
+    draws one bar over the steps of all runs, instead of one bar per worker overwriting
+    the others on the terminal. A resumed run first reports the steps it resumes from, so
+    the reports of a run add up to its ``max_steps``.
+
+    Args:
+        report: called with a positive step count, every ``every`` steps and at the end.
+        every: how many steps between reports (a positive int).
+    """
+
+    def __init__(self, report: Callable[[int], None], every: int = 20) -> None:
+        if not callable(report):
+            raise TypeError(f"report must be callable; got {type(report).__name__}")
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"every must be a positive int; got {every!r}")
+        self.report = report
+        self.every = every
+        self._reported = 0
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._reported = 0
+        self._flush(trainer.global_step)
+
+    def on_train_batch_end(
+        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        step = trainer.global_step
+        if step - self._reported >= self.every or step == trainer.max_steps:
+            self._flush(step)
+
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._flush(trainer.global_step)
+
+    def _flush(self, step: int) -> None:
+        if step > self._reported:
+            self.report(step - self._reported)
+            self._reported = step
 
 
 class InterruptAt(Callback):
