@@ -129,7 +129,7 @@ def test_wrong_feature_width(entry: str, width: int) -> None:
     [
         (torch.randn(B + 1, D_CTX), r"\(3, 2\)"),  # batch
         (torch.randn(B, D_CTX + 1), r"\(2, 3\)"),  # width
-        (torch.randn(B), r"\(2,?\)"),  # missing the feature dimension
+        (torch.randn(B), r"\(2,\)"),  # no feature dimension; written as a 1-tuple
         (torch.randn(B, 1, D_CTX), r"\(2, 1, 2\)"),  # one per element, not per set
     ],
 )

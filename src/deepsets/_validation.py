@@ -96,7 +96,9 @@ def check_dropout(value: object, *, name: str = "dropout") -> float:
 
 
 def _shape(t: Tensor) -> str:
-    return "(" + ", ".join(str(s) for s in t.shape) + ")"
+    """``t``'s shape as Python writes a tuple: ``(2, 3)``, ``(2,)``; ragged sizes as ``j1``."""
+    sizes = [str(s) for s in t.shape]
+    return "(" + ", ".join(sizes) + ("," if len(sizes) == 1 else "") + ")"
 
 
 def autocast_enabled(device_type: str) -> bool:
