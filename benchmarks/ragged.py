@@ -21,8 +21,9 @@ growth of one forward+backward in a fresh process per variant.
 
 Section 2, streaming a 10M × 16 set through φ 16→64→64 in chunks (generated on the fly, the
 set is never held), in a fresh process: elements per second and peak RSS. Then training
-through chunks: one forward+backward of ``forward_chunks`` on a 1M × 16 set, keeping every
-chunk's activations or recomputing them (``checkpoint=True``): time and peak RSS growth.
+through chunks, one forward+backward over a 1M × 16 set: ``forward_chunks`` keeping every
+chunk's activations or recomputing them (``checkpoint=True``), and ``backward_chunks``
+(two passes over regenerated chunks): time and peak RSS growth.
 
     python benchmarks/ragged.py [--threads 2] [--repeats 151] [--rows 10000000] [--chunk 65536]
         [--train-rows 1000000] [--no-rss] [--no-streaming]
@@ -33,13 +34,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import random
 import resource
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -320,14 +322,25 @@ def stream_child(rows: int, chunk: int) -> None:
     )
 
 
-def train_stream_child(rows: int, chunk: int, checkpoint: bool) -> None:
-    """One forward+backward of ``forward_chunks`` over a ``rows`` × 16 set held in memory."""
+def train_stream_child(rows: int, chunk: int, mode: str) -> None:
+    """One forward+backward over a ``rows`` × 16 set: ``forward_chunks`` on the set held in
+    memory (``plain`` / ``checkpoint``), or ``backward_chunks`` on chunks generated twice
+    (``two-pass``: the set is never held)."""
     torch.manual_seed(0)
     model = DeepSetsInvariant(16, [64, 64], [64], 1)
-    x = torch.randn(rows, 16)
+
+    def generate() -> Iterator[Tensor]:
+        generator = torch.Generator().manual_seed(0)
+        for start in range(0, rows, chunk):
+            yield torch.randn(min(chunk, rows - start), 16, generator=generator)
+
+    x = torch.cat(list(generate())) if mode != "two-pass" else None
     baseline = rss_mb()
     start = time.perf_counter()
-    model.forward_chunks(chunked(x, chunk), checkpoint=checkpoint).sum().backward()
+    if x is None:
+        model.backward_chunks(generate, lambda out: out.sum())
+    else:
+        model.forward_chunks(chunked(x, chunk), checkpoint=mode == "checkpoint").sum().backward()
     seconds = time.perf_counter() - start
     print(json.dumps({"seconds": seconds, "peak_growth_mb": rss_mb() - baseline}))
 
@@ -348,24 +361,40 @@ def streaming_section(args: argparse.Namespace) -> None:
 
 
 def training_stream_section(args: argparse.Namespace) -> None:
-    results = {}
-    for mode in ("plain", "checkpoint"):
-        command = [sys.executable, __file__, "--child-train-stream", mode]
-        command += ["--train-rows", str(args.train_rows), "--chunk", str(args.chunk)]
-        command += ["--threads", str(args.threads)]
-        out = subprocess.run(command, capture_output=True, text=True, check=True)
-        results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
-    plain, ckpt = results["plain"], results["checkpoint"]
+    """Each mode in a fresh process, twice: as is (time, RSS), and with glibc returning
+    every freed block of 1 MB or more to the OS, so that RSS follows what is allocated
+    rather than what the allocator keeps for reuse."""
+    results: dict[tuple[str, bool], dict[str, float]] = {}
+    for mode in ("plain", "checkpoint", "two-pass"):
+        for returned in (False, True):
+            command = [sys.executable, __file__, "--child-train-stream", mode]
+            command += ["--train-rows", str(args.train_rows), "--chunk", str(args.chunk)]
+            command += ["--threads", str(args.threads)]
+            env = dict(os.environ)
+            if returned:
+                env["MALLOC_MMAP_THRESHOLD_"] = str(2**20)
+            out = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
+            results[mode, returned] = json.loads(out.stdout.strip().splitlines()[-1])
+    plain = results["plain", False]
     print(
-        f"\n## training through chunks: forward_chunks + backward on a {args.train_rows:,} x 16 "
-        f"set held in memory ({args.train_rows * 16 * 4 / 2**20:.0f} MB), chunks of "
-        f"{args.chunk:,}, phi 16->64->64 (one process each)\n"
-        "| mode | seconds | peak RSS growth MB |\n|---|---|---|\n"
-        f"| all activations kept | {plain['seconds']:.2f} | {plain['peak_growth_mb']:.0f} |\n"
-        f"| checkpoint=True | {ckpt['seconds']:.2f} | {ckpt['peak_growth_mb']:.0f} |\n"
-        f"checkpoint / kept: time {ckpt['seconds'] / plain['seconds']:.2f}, "
-        f"memory {ckpt['peak_growth_mb'] / max(plain['peak_growth_mb'], 1e-9):.2f}"
+        f"\n## training through chunks: one forward+backward on a {args.train_rows:,} x 16 set "
+        f"({args.train_rows * 16 * 4 / 2**20:.0f} MB), chunks of {args.chunk:,}, "
+        f"phi 16->64->64 (fresh process each; RSS growth after the set is in memory; "
+        f"'returned': with MALLOC_MMAP_THRESHOLD_=1048576)\n"
+        "| mode | seconds | time / kept | peak RSS growth MB | returned MB |\n"
+        "|---|---|---|---|---|"
     )
+    labels = {
+        "plain": "forward_chunks, all activations kept",
+        "checkpoint": "forward_chunks(checkpoint=True)",
+        "two-pass": "backward_chunks (set never held)",
+    }
+    for mode, label in labels.items():
+        r, lean = results[mode, False], results[mode, True]
+        print(
+            f"| {label} | {r['seconds']:.2f} | {r['seconds'] / plain['seconds']:.2f} | "
+            f"{r['peak_growth_mb']:.0f} | {lean['peak_growth_mb']:.0f} |"
+        )
 
 
 def main() -> None:
@@ -389,7 +418,7 @@ def main() -> None:
         stream_child(args.rows, args.chunk)
         return
     if args.child_train_stream:
-        train_stream_child(args.train_rows, args.chunk, args.child_train_stream == "checkpoint")
+        train_stream_child(args.train_rows, args.chunk, args.child_train_stream)
         return
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, "

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -221,6 +222,121 @@ def test_from_partial_checks_shapes() -> None:
     torch.testing.assert_close(state.result(), torch.tensor([[0.5] * 3, [0.0] * 3]))
     with pytest.raises(ValueError, match=r"value must have shape \(S, D\) and count shape \(S,\)"):
         PoolingState.from_partial("sum", torch.ones(2, 3), torch.ones(3), dtype=torch.float32)
+
+
+def _one_shot_grads(
+    model: DeepSetsInvariant, x: Tensor, weights: Tensor | None, target: Tensor
+) -> tuple[Tensor, list[Tensor], Tensor]:
+    """Loss, parameter gradients and input gradient of the whole set at once."""
+    model.zero_grad()
+    rows = x.detach().clone().requires_grad_()
+    mask = None if weights is None else weights.unsqueeze(0)
+    loss = ((model(rows.unsqueeze(0), mask) - target) ** 2).sum()
+    loss.backward()
+    return loss.detach(), [p.grad.clone() for p in model.parameters()], torch.nan_to_num(rows.grad)
+
+
+@pytest.mark.parametrize("pool", POOLS)
+@pytest.mark.parametrize("weighted", [False, True])
+@given(
+    rows=st.integers(1, 120),
+    chunk=st.integers(1, 50),
+    tied=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_backward_chunks_equals_the_whole_set(
+    pool: str, weighted: bool, rows: int, chunk: int, tied: bool, seed: int
+) -> None:
+    """Two passes over the chunks give the loss and every gradient of one pass over the set,
+    ties of the max included (duplicated rows, possibly in different chunks)."""
+    torch.manual_seed(seed)
+    model = DeepSetsInvariant(3, [8], [4], 2, pool_type=pool).double()
+    values, weights = _data(seed, rows, weighted)
+    if tied:
+        values[rows // 2 :] = values[: rows - rows // 2].flip(0)  # every row appears twice
+    if weights is not None:
+        values[weights == 0] = float("nan")
+    target = torch.randn(1, 2, dtype=torch.float64)
+    expected = _one_shot_grads(model, values, weights, target)
+
+    model.zero_grad()
+    leaf = values.detach().clone().requires_grad_()
+    calls = []
+
+    def make_chunks() -> list[Any]:
+        calls.append(1)
+        if weights is None:
+            return list(chunked(leaf, chunk))
+        return list(zip(chunked(leaf, chunk), chunked(weights, chunk), strict=True))
+
+    loss = model.backward_chunks(make_chunks, lambda out: ((out - target) ** 2).sum())
+    assert len(calls) == 2
+    torch.testing.assert_close(loss, expected[0])
+    for got, want in zip((p.grad for p in model.parameters()), expected[1], strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-11)
+    torch.testing.assert_close(torch.nan_to_num(leaf.grad), expected[2], rtol=1e-9, atol=1e-11)
+
+
+def test_backward_chunks_of_an_empty_set_give_phi_zero_gradients() -> None:
+    model = DeepSetsInvariant(3, [8], [4], 1, pool_type="mean")
+    chunks = [(torch.full((4, 3), float("nan")), torch.zeros(4))]
+    model.backward_chunks(lambda: chunks, lambda out: out.sum())
+    assert all(p.grad is not None and p.grad.abs().sum() == 0 for p in model.phi.parameters())
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+    assert model.rho[-1].bias.grad is not None and model.rho[-1].bias.grad.abs().sum() > 0
+
+
+def _peak_saved_bytes(run: Callable[[], object]) -> int:
+    """The most bytes autograd holds for backward at once while ``run`` runs (a tensor is
+    held from its first save until its first use in backward; a view of the caller's rows
+    counts its own elements, not the whole storage)."""
+    live: dict[tuple[int, int], int] = {}
+    high = 0
+
+    def key(t: Tensor) -> tuple[int, int]:
+        return t.data_ptr(), t.numel()
+
+    def pack(t: Tensor) -> Tensor:
+        nonlocal high
+        live[key(t)] = t.numel() * t.element_size()
+        high = max(high, sum(live.values()))
+        return t
+
+    def unpack(t: Tensor) -> Tensor:
+        live.pop(key(t), None)
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, unpack):
+        run()
+    return high
+
+
+def test_backward_chunks_holds_one_chunk_of_activations() -> None:
+    """What autograd holds at any time is one chunk's activations, however many chunks."""
+    torch.manual_seed(0)
+    model = DeepSetsInvariant(16, [64, 64], [8], 1)
+    peak = {}
+    for n_chunks in (4, 16):
+        x = torch.randn(n_chunks * 256, 16)
+        peak[n_chunks] = _peak_saved_bytes(
+            lambda x=x: model.backward_chunks(lambda: chunked(x, 256), lambda out: out.sum())
+        )
+    whole = _peak_saved_bytes(lambda: model(x.unsqueeze(0)).sum().backward())
+    assert peak[16] == peak[4]  # independent of the set's size
+    assert peak[16] * 8 < whole  # the whole 16-chunk set at once holds far more
+
+
+def test_backward_chunks_rejects_dropout_in_training_mode() -> None:
+    model = DeepSetsInvariant(3, [8], [4], 1, dropout=0.1)
+    chunks = [torch.randn(5, 3)]
+    with pytest.raises(ValueError, match=r"dropout .* call model.eval\(\) or use"):
+        model.backward_chunks(lambda: chunks, lambda out: out.sum())
+    model.eval()
+    model.backward_chunks(lambda: chunks, lambda out: out.sum())
+    with pytest.raises(ValueError, match="make_chunks\\(\\) yielded no chunk"):
+        model.backward_chunks(lambda: [], lambda out: out.sum())
+    with pytest.raises(TypeError, match="make_chunks and loss_fn must be callables"):
+        model.backward_chunks(chunks, lambda out: out.sum())  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import pairwise
 from typing import Any, cast
 
@@ -142,26 +142,33 @@ class DeepSetsInvariant(nn.Module, PretrainedMixin):
         recompute = checkpoint and torch.is_grad_enabled()
         state = PoolingState(self.pool)
         for chunk in chunks:
-            rows, weights = chunk if isinstance(chunk, tuple) else (chunk, None)
-            if not isinstance(rows, Tensor) or rows.dim() != 2:
-                shape = tuple(rows.shape) if isinstance(rows, Tensor) else type(rows).__name__
-                raise ValueError(
-                    f"every chunk must be a tensor of rows of shape (n, {self.input_dim}) "
-                    f"or a pair (rows, weights); got {shape}"
-                )
-            check_set_input(rows.unsqueeze(0), self.input_dim, name="chunk", module=self)
-            if weights is not None:
-                check_jagged_mask(weights, rows.shape[0], name="chunk weights", like=rows)
+            rows, weights = self._checked_chunk(chunk)
             if recompute:
                 state.merge(self._checkpointed_chunk_state(rows, weights))
             else:
                 state.merge(self._chunk_state(rows, weights))
         return state
 
-    def _chunk_state(self, rows: Tensor, weights: Tensor | None) -> PoolingState:
+    def _checked_chunk(self, chunk: object) -> tuple[Tensor, Tensor | None]:
+        rows, weights = chunk if isinstance(chunk, tuple) else (chunk, None)
+        if not isinstance(rows, Tensor) or rows.dim() != 2:
+            shape = tuple(rows.shape) if isinstance(rows, Tensor) else type(rows).__name__
+            raise ValueError(
+                f"every chunk must be a tensor of rows of shape (n, {self.input_dim}) "
+                f"or a pair (rows, weights); got {shape}"
+            )
+        check_set_input(rows.unsqueeze(0), self.input_dim, name="chunk", module=self)
+        if weights is not None:
+            check_jagged_mask(weights, rows.shape[0], name="chunk weights", like=rows)
+        return rows, weights
+
+    def _phi_of_chunk(self, rows: Tensor, weights: Tensor | None) -> Tensor:
         if weights is not None:  # zero rows of weight 0 first: NaN there must not reach φ
             rows = rows.masked_fill(~active_elements(weights).unsqueeze(-1), 0.0)
-        return PoolingState(self.pool).update(self.phi(rows), weights)
+        return cast(Tensor, self.phi(rows))
+
+    def _chunk_state(self, rows: Tensor, weights: Tensor | None) -> PoolingState:
+        return PoolingState(self.pool).update(self._phi_of_chunk(rows, weights), weights)
 
     def _checkpointed_chunk_state(self, rows: Tensor, weights: Tensor | None) -> PoolingState:
         result_dtype: list[torch.dtype] = []
@@ -190,8 +197,123 @@ class DeepSetsInvariant(nn.Module, PretrainedMixin):
         """
         return self.rho(self.pool_chunks(chunks, checkpoint=checkpoint).result())
 
+    def backward_chunks(
+        self,
+        make_chunks: Callable[[], Iterable[Chunk]],
+        loss_fn: Callable[[Tensor], Tensor],
+    ) -> Tensor:
+        r"""Forward and backward of ``loss_fn(model(X))`` for one set ``X`` streamed in chunks,
+        holding one chunk at a time; gradients accumulate in ``.grad`` as ``backward()`` does.
+
+        Pooling is the only place the elements meet, so the gradient splits by chunk:
+
+        .. math::
+
+            rac{\partial L}{\partial 	heta_arphi}
+            = \sum_{c} \sum_{x \in X_c} rac{\partial\, \mathrm{pool}}{\partial arphi(x)}^{	op}
+              g \; rac{\partial arphi(x)}{\partial 	heta_arphi},
+            \qquad g = rac{\partial L}{\partial\, \mathrm{pool}}
+
+        Pass 1 pools φ of every chunk without autograd (and, for max, counts the elements
+        attaining each maximum); ρ and the loss run once, giving ``g``; pass 2 runs φ on each
+        chunk again and backpropagates its share: ``w g`` for sum, ``w g / W`` for mean,
+        ``g / ties`` on the elements attaining the max (ties share equally, as in
+        ``model(x)``). The result and gradients equal those of the whole set at once within
+        float tolerance; peak memory is one chunk's activations. Unlike
+        :meth:`forward_chunks` with ``checkpoint=True``, the rows are never all held:
+        ``make_chunks`` is called twice and must yield the same chunks both times (e.g. read
+        them from disk).
+
+        Shapes:
+            - ``make_chunks()`` yields chunks ``(n, input_dim)`` or pairs
+              ``(rows, weights (n,))``
+            - ``loss_fn`` takes the output ``(1, output_dim)`` and returns a scalar
+
+        Returns:
+            The loss (detached).
+
+        Raises:
+            ValueError: if φ has active dropout (its masks would differ between the passes;
+                use ``forward_chunks(..., checkpoint=True)``, which replays them).
+        """
+        if not callable(make_chunks) or not callable(loss_fn):
+            raise TypeError("make_chunks and loss_fn must be callables")
+        if self.training and any(isinstance(m, nn.Dropout) and m.p > 0 for m in self.phi.modules()):
+            raise ValueError(
+                "backward_chunks needs a deterministic φ: its dropout would draw other masks "
+                "in the second pass; call model.eval() or use "
+                "forward_chunks(..., checkpoint=True)"
+            )
+        with torch.no_grad():  # pass 1: pooled statistics of the whole set
+            state = PoolingState(self.pool)
+            ties: Tensor | None = None  # (1, L) elements attaining the max, for max pooling
+            for chunk in make_chunks():
+                rows, weights = self._checked_chunk(chunk)
+                h = self._phi_of_chunk(rows, weights)  # (n, L)
+                part = PoolingState(self.pool).update(h, weights)
+                if self.pool is PoolType.MAX:
+                    ties = _count_ties(state, part, ties, h, weights)
+                state.merge(part)
+            if state.empty:
+                raise ValueError("make_chunks() yielded no chunk")
+            pooled = state.result()  # (1, L)
+        pooled = pooled.detach().requires_grad_()
+        loss = loss_fn(self.rho(pooled))
+        loss.backward()  # ρ's gradients, and g in pooled.grad (a leaf: φ is not reached)
+        upstream = cast(Tensor, pooled.grad)  # (1, L)
+        # An empty set pools to 0: every share below is 0 on its rows, so φ gets the zero
+        # gradients (not None) that model(x).backward() gives it.
+        count = cast(Tensor, state.count).unsqueeze(-1)  # (1, 1) total weight (max: elements)
+        if self.pool is PoolType.MAX:
+            peak = cast(Tensor, state.value)  # (1, L)
+            share = upstream / cast(Tensor, ties).clamp(min=1)
+        elif self.pool is PoolType.MEAN:
+            share = upstream / torch.where(count > 0, count, torch.ones_like(count))
+        else:
+            share = upstream
+        for chunk in make_chunks():  # pass 2: φ again, one chunk's share of the gradient
+            rows, weights = self._checked_chunk(chunk)
+            h = self._phi_of_chunk(rows, weights)  # (n, L)
+            if self.pool is PoolType.MAX:
+                hit = h.detach() == peak
+                if weights is not None:
+                    hit &= active_elements(weights).unsqueeze(-1)
+                surrogate = (h * hit.to(h.dtype) * share).sum()
+            else:
+                pooled_chunk = _weighted_sum(h, weights)  # (L,)
+                surrogate = (pooled_chunk * share[0]).sum()
+            if surrogate.requires_grad:
+                surrogate.backward()
+        return loss.detach()
+
     def extra_repr(self) -> str:
         return f"pool_type={self.pool_type!r}, latent_dim={self.latent_dim}"
+
+
+def _weighted_sum(h: Tensor, weights: Tensor | None) -> Tensor:
+    """``Σ_i w_i h_i`` over the rows of ``h`` ``(n, L)``; a bool mask counts 0/1."""
+    if weights is None:
+        return h.sum(0)
+    return (h * weights.to(h.dtype).unsqueeze(-1)).sum(0)
+
+
+def _count_ties(
+    state: PoolingState, part: PoolingState, ties: Tensor | None, h: Tensor, weights: Tensor | None
+) -> Tensor:
+    """Update the number of elements attaining the running max with one chunk's rows."""
+    if weights is not None:
+        h = h.masked_fill(~active_elements(weights).unsqueeze(-1), float("-inf"))
+    chunk_max = cast(Tensor, part.value)  # (1, L), -inf where the chunk has no element
+    chunk_ties = (h == chunk_max).sum(0, keepdim=True).to(chunk_max.dtype)
+    chunk_ties = torch.where(chunk_max == float("-inf"), 0.0, chunk_ties)  # no element
+    if ties is None or state.empty:
+        return chunk_ties
+    running = cast(Tensor, state.value)
+    return torch.where(
+        chunk_max > running,
+        chunk_ties,
+        torch.where(chunk_max == running, ties + chunk_ties, ties),
+    )
 
 
 class DeepSetsEquivariant(nn.Module, PretrainedMixin):
