@@ -80,7 +80,7 @@ class PoolingState:
     dtype of the first chunk. With autograd on, the result is differentiable with respect to
     every chunk (and keeps their graphs alive); stream under ``torch.no_grad()`` to keep
     memory bounded, or train through :meth:`deepsets.DeepSetsInvariant.forward_chunks`
-    with ``checkpoint=True``.
+    with ``checkpoint=True`` or :meth:`deepsets.DeepSetsInvariant.backward_chunks`.
 
     Shapes:
         - ``update(values, weights, index=...)``: ``values (n, D)``, ``weights (n,)``
