@@ -37,3 +37,20 @@ def test_page_code_runs(page: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_docs_have_runnable_examples() -> None:
     """The collector is alive: the tutorials hold Python blocks it can find."""
     assert python_blocks(ROOT / "docs" / "tutorials" / "getting-started.md")
+
+
+def test_sources_and_pages_hold_no_control_characters() -> None:
+    r"""A LaTeX docstring that is not a raw string turns ``\frac`` into a form feed and
+    ``\theta`` into a tab: the rendered formula silently loses letters. Catch the bytes."""
+    control = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+    files = [*PAGES, *sorted((ROOT / "src").rglob("*.py"))]
+    files += [*sorted((ROOT / "tests").rglob("*.py")), *sorted((ROOT / "benchmarks").rglob("*.py"))]
+    # split at "\n" only: str.splitlines() also splits at a form feed and would hide it
+    bad = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in files
+        if path.exists()
+        for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1)
+        if control.search(line)
+    ]
+    assert not bad, f"control characters in {bad}"

@@ -209,10 +209,11 @@ class DeepSetsInvariant(nn.Module, PretrainedMixin):
 
         .. math::
 
-            rac{\partial L}{\partial 	heta_arphi}
-            = \sum_{c} \sum_{x \in X_c} rac{\partial\, \mathrm{pool}}{\partial arphi(x)}^{	op}
-              g \; rac{\partial arphi(x)}{\partial 	heta_arphi},
-            \qquad g = rac{\partial L}{\partial\, \mathrm{pool}}
+            \frac{\partial L}{\partial \theta_\varphi}
+            = \sum_{c} \sum_{x \in X_c}
+              \Big(\frac{\partial\, \mathrm{pool}}{\partial \varphi(x)}\Big)^{\top} g\,
+              \frac{\partial \varphi(x)}{\partial \theta_\varphi},
+            \qquad g = \frac{\partial L}{\partial\, \mathrm{pool}}
 
         Pass 1 pools φ of every chunk without autograd (and, for max, counts the elements
         attaining each maximum); ρ and the loss run once, giving ``g``; pass 2 runs φ on each
