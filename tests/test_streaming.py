@@ -252,8 +252,8 @@ def test_backward_chunks_equals_the_whole_set(
     torch.manual_seed(seed)
     model = DeepSetsInvariant(3, [8], [4], 2, pool_type=pool).double()
     values, weights = _data(seed, rows, weighted)
-    if tied:
-        values[rows // 2 :] = values[: rows - rows // 2].flip(0)  # every row appears twice
+    if tied:  # every row appears twice: row i equals row rows - 1 - i
+        values[rows // 2 :] = values[: rows - rows // 2].flip(0)
     if weights is not None:
         values[weights == 0] = float("nan")
     target = torch.randn(1, 2, dtype=torch.float64)
@@ -274,7 +274,14 @@ def test_backward_chunks_equals_the_whole_set(
     torch.testing.assert_close(loss, expected[0])
     for got, want in zip((p.grad for p in model.parameters()), expected[1], strict=True):
         torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-11)
-    torch.testing.assert_close(torch.nan_to_num(leaf.grad), expected[2], rtol=1e-9, atol=1e-11)
+    got_input, want_input = torch.nan_to_num(leaf.grad), expected[2]
+    if tied and pool == "max":
+        # φ of two copies of a row in chunks of different sizes may differ in the last bit
+        # (another matmul kernel), so which copy receives the max's gradient may differ
+        # from the one-shot split; each pair of copies receives the same total. The tied
+        # rows form a palindrome: row i is a copy of row rows - 1 - i.
+        got_input, want_input = got_input + got_input.flip(0), want_input + want_input.flip(0)
+    torch.testing.assert_close(got_input, want_input, rtol=1e-9, atol=1e-11)
 
 
 def test_backward_chunks_of_an_empty_set_give_phi_zero_gradients() -> None:

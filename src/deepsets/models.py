@@ -223,7 +223,10 @@ class DeepSetsInvariant(nn.Module, PretrainedMixin):
         float tolerance; peak memory is one chunk's activations. Unlike
         :meth:`forward_chunks` with ``checkpoint=True``, the rows are never all held:
         ``make_chunks`` is called twice and must yield the same chunks both times (e.g. read
-        them from disk).
+        them from disk). Ties of the max are found by exact equality of φ's outputs: φ of
+        two equal elements in chunks of different sizes can differ in the last bit (another
+        matmul kernel), and then the gradient goes to one of them instead of being split —
+        still a valid subgradient, and the same parameter gradients.
 
         Shapes:
             - ``make_chunks()`` yields chunks ``(n, input_dim)`` or pairs
