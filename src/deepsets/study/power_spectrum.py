@@ -280,6 +280,10 @@ _STEP_QUEUE: Any = None
 def _set_step_queue(queue: Any) -> None:
     global _STEP_QUEUE
     _STEP_QUEUE = queue
+    if queue is not None:
+        # Progress reports are expendable: a worker must never hang at exit waiting for the
+        # parent to read them (it stops reading when another job fails).
+        queue.cancel_join_thread()
 
 
 def _execute(config_values: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
