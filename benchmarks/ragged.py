@@ -49,6 +49,7 @@ from torch import Tensor
 
 from deepsets import DeepSetsInvariant, pack_sets, pad_sets
 from deepsets.streaming import PoolingState, chunked
+from deepsets.testing import saved_tensor_bytes
 
 POOLS = ["sum", "mean", "max"]
 BATCH = 256
@@ -121,29 +122,6 @@ def steps(
         ).sum()
     del offsets
     return variants
-
-
-def saved_bytes(step: Callable[[], Tensor]) -> int:
-    """Bytes of the tensors autograd keeps for backward during one forward.
-
-    A storage saved by several operations (a ReLU's output is also the next Linear's
-    input) is counted once.
-    """
-    total = 0
-    seen: set[int] = set()
-
-    def pack(t: Tensor) -> Tensor:
-        nonlocal total
-        storage = t.untyped_storage()
-        if storage.data_ptr() not in seen:
-            seen.add(storage.data_ptr())
-            total += storage.nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        loss = step()
-    loss.backward()
-    return total
 
 
 def time_interleaved(
@@ -270,7 +248,7 @@ def batch_section(args: argparse.Namespace, kind: str) -> None:
         if pyg_aggr is not None:
             row += f" {ratio_with_interval(t, 'packed', 'pyg')} |"
         print(row, flush=True)
-        saved = {name: saved_bytes(step) / 2**20 for name, step in variants.items()}
+        saved = {name: saved_tensor_bytes(step) / 2**20 for name, step in variants.items()}
         peaks = {}
         if args.rss:
             peaks = {name: child_peak(args, kind, pool, name) for name in ("padded", "packed")}

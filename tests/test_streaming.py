@@ -21,6 +21,7 @@ from torch import Tensor
 from deepsets import DeepSetsInvariant, PoolingState
 from deepsets.functional import masked_pool, segment_pool
 from deepsets.streaming import chunked
+from deepsets.testing import saved_tensor_bytes
 
 POOLS = ["sum", "mean", "max"]
 
@@ -172,32 +173,14 @@ def test_checkpointed_chunks_give_the_same_output_and_gradients(pool: str, weigh
     assert torch.isfinite(recomputed[2]).all()
 
 
-def _saved_bytes(run: Callable[[], Tensor]) -> int:
-    """Bytes autograd keeps for backward outside any checkpointed region (once per storage)."""
-    total, seen = 0, set()
-
-    def pack(t: Tensor) -> Tensor:
-        nonlocal total
-        storage = t.untyped_storage()
-        if storage.data_ptr() not in seen:
-            seen.add(storage.data_ptr())
-            total += storage.nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = run()
-    out.sum().backward()
-    return total
-
-
 def test_checkpointed_chunks_keep_only_rows_and_partials() -> None:
     """Without checkpointing every chunk's 64-wide activations are kept for backward; with it,
     what is kept does not grow with φ's width: the 16-wide rows plus (1, 64) partials."""
     torch.manual_seed(0)
     model = DeepSetsInvariant(16, [64, 64], [8], 1)
     x = torch.randn(4096, 16)
-    plain = _saved_bytes(lambda: model.forward_chunks(chunked(x, 512)))
-    recomputed = _saved_bytes(lambda: model.forward_chunks(chunked(x, 512), checkpoint=True))
+    plain = saved_tensor_bytes(lambda: model.forward_chunks(chunked(x, 512)))
+    recomputed = saved_tensor_bytes(lambda: model.forward_chunks(chunked(x, 512), checkpoint=True))
     activations = 4096 * 64 * 4  # one 64-wide float32 activation of the whole set
     assert plain > 2 * activations
     assert recomputed < activations / 2

@@ -24,7 +24,7 @@ from deepsets import (
     DeepSetsInvariant,
     PermutationEquivariantLayer,
 )
-from deepsets.testing import assert_equivariant, assert_invariant
+from deepsets.testing import assert_equivariant, assert_invariant, saved_tensor_bytes
 
 D_IN = 3
 D_CTX = 2
@@ -353,3 +353,12 @@ def test_action_trials_are_reproducible_with_a_generator() -> None:
             )
         messages.append(str(info.value))
     assert messages[0] == messages[1]
+
+
+def test_saved_tensor_bytes_counts_each_storage_once() -> None:
+    x = torch.randn(100, requires_grad=True)  # 400 bytes
+    y = torch.randn(50, requires_grad=True)  # 200 bytes
+    assert saved_tensor_bytes(lambda: x * x) == 400  # mul saves x twice: one storage
+    assert saved_tensor_bytes(lambda: x[:50] * y) == 600  # a view counts its whole storage
+    assert saved_tensor_bytes(lambda: x + x) == 0  # add saves nothing for backward
+    assert x.grad is not None and y.grad is not None  # the graph was run and freed

@@ -1,4 +1,5 @@
-"""Symmetry checks for any model: public API, usable in your own test suite.
+"""Symmetry checks for any model, and a probe of the memory autograd keeps: public API,
+usable in your own test suite.
 
 Both helpers draw random permutations of the set dimension (a different one for every set
 in the batch), apply them to the input and the mask, and compare the outputs within a
@@ -23,7 +24,7 @@ from torch import Tensor
 if TYPE_CHECKING:
     from .equivariance.actions import GroupAction
 
-__all__ = ["assert_equivariant", "assert_invariant", "random_permutations"]
+__all__ = ["assert_equivariant", "assert_invariant", "random_permutations", "saved_tensor_bytes"]
 
 _DEFAULT_TOL = {
     torch.float64: (1e-10, 1e-8),
@@ -227,3 +228,34 @@ def assert_equivariant(
             rtol,
             f"not permutation equivariant (trial {trial})",
         )
+
+
+def saved_tensor_bytes(step: Callable[[], Tensor]) -> int:
+    """Bytes of the tensors autograd keeps for backward while ``step()`` runs its forward.
+
+    ``step`` returns the output; its sum is then backpropagated, so the graph is used and
+    freed. A storage saved by several operations (a ReLU's output is also the next
+    Linear's input) counts once, with its whole size. Regions under non-reentrant
+    ``torch.utils.checkpoint`` keep only their inputs, and only those are seen.
+
+    Example:
+        >>> import torch
+        >>> x = torch.randn(100, requires_grad=True)
+        >>> saved_tensor_bytes(lambda: x * x)  # x saved twice by mul, one storage
+        400
+    """
+    total = 0
+    seen: set[int] = set()
+
+    def pack(t: Tensor) -> Tensor:
+        nonlocal total
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in seen:
+            seen.add(storage.data_ptr())
+            total += storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = step()
+    out.sum().backward()
+    return total
