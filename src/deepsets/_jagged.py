@@ -67,12 +67,19 @@ def as_long(t: Tensor) -> Tensor:
     return t if t.dtype == torch.long else t.to(torch.long)
 
 
+def _set_sizes(offsets: Tensor) -> Tensor:
+    offsets = as_long(offsets)
+    return offsets[1:] - offsets[:-1]  # (S,)
+
+
+def _index_from_sizes(sizes: Tensor, num_rows: int) -> Tensor:
+    sets = torch.arange(sizes.shape[0], device=sizes.device)
+    return torch.repeat_interleave(sets, sizes, output_size=num_rows)
+
+
 def offsets_to_index(offsets: Tensor, num_rows: int) -> Tensor:
     """``(N,)`` int64 set index of every row from ``(S + 1,)`` CSR offsets."""
-    offsets = as_long(offsets)
-    counts = offsets[1:] - offsets[:-1]
-    sets = torch.arange(counts.shape[0], device=offsets.device)
-    return torch.repeat_interleave(sets, counts, output_size=num_rows)
+    return _index_from_sizes(_set_sizes(offsets), num_rows)
 
 
 class SegmentLayout(NamedTuple):
@@ -83,9 +90,8 @@ class SegmentLayout(NamedTuple):
 
 
 def _layout(offsets: Tensor, num_rows: int) -> SegmentLayout:
-    offsets = as_long(offsets)
-    divisor = (offsets[1:] - offsets[:-1]).clamp(min=1).unsqueeze(-1)
-    return SegmentLayout(offsets_to_index(offsets, num_rows), divisor)
+    sizes = _set_sizes(offsets)
+    return SegmentLayout(_index_from_sizes(sizes, num_rows), sizes.clamp(min=1).unsqueeze(-1))
 
 
 # id(offsets) -> (weak reference to the offsets, their version counter, the layout).

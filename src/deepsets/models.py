@@ -283,22 +283,15 @@ class DeepSetsInvariant(nn.Module, PretrainedMixin):
                 if weights is not None:
                     hit &= active_elements(weights).unsqueeze(-1)
                 surrogate = (h * hit.to(h.dtype) * share).sum()
-            else:
-                pooled_chunk = _weighted_sum(h, weights)  # (L,)
-                surrogate = (pooled_chunk * share[0]).sum()
+            else:  # the chunk's Σ w φ(x): mean's 1/W is in share
+                mask = None if weights is None else weights.unsqueeze(0)
+                surrogate = (_pool(h.unsqueeze(0), PoolType.SUM, mask) * share).sum()
             if surrogate.requires_grad:
                 surrogate.backward()
         return loss.detach()
 
     def extra_repr(self) -> str:
         return f"pool_type={self.pool_type!r}, latent_dim={self.latent_dim}"
-
-
-def _weighted_sum(h: Tensor, weights: Tensor | None) -> Tensor:
-    """``Σ_i w_i h_i`` over the rows of ``h`` ``(n, L)``; a bool mask counts 0/1."""
-    if weights is None:
-        return h.sum(0)
-    return (h * weights.to(h.dtype).unsqueeze(-1)).sum(0)
 
 
 def _count_ties(
