@@ -144,17 +144,22 @@ def time_interleaved(
     return times
 
 
+def per_round(times: dict[str, list[float]], a: str, b: str) -> list[float]:
+    """Time of ``a`` over time of ``b`` in each round both ran in."""
+    return [x / y for x, y in zip(times[a], times[b], strict=True)]
+
+
 def ratio(times: dict[str, list[float]], a: str, b: str, *, paired: bool = True) -> float:
     """Time of ``a`` over time of ``b``: the median of per-round ratios when both ran in the
     same rounds (a slow spell of the machine hits both sides of a pair), else of medians."""
     if paired:
-        return statistics.median(x / y for x, y in zip(times[a], times[b], strict=True))
+        return statistics.median(per_round(times, a, b))
     return statistics.median(times[a]) / statistics.median(times[b])
 
 
 def ratio_with_interval(times: dict[str, list[float]], a: str, b: str) -> str:
     """The paired ratio and a 95 % bootstrap interval of it, e.g. ``1.000 [0.991, 1.009]``."""
-    ratios = [x / y for x, y in zip(times[a], times[b], strict=True)]
+    ratios = per_round(times, a, b)
     rng = random.Random(0)
     medians = sorted(
         statistics.median(rng.choices(ratios, k=len(ratios))) for _ in range(BOOTSTRAP)

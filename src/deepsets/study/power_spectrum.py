@@ -381,22 +381,23 @@ def _execute_all(config: PowerSpectrumConfig, jobs: list[dict[str, Any]]) -> lis
                 smoothing=0.1,
             ) as bar,
         ):
+
+            def drain(wait_s: float) -> None:
+                """Move the queued step reports onto the bar (wait up to wait_s for each)."""
+                while steps is not None and bar.n < bar.total:
+                    try:
+                        bar.update(steps.get(timeout=wait_s) if wait_s else steps.get_nowait())
+                    except queues.Empty:
+                        return
+
             pending = {pool.submit(_execute, quiet, todo[i]): i for i in order}
             while pending:
                 done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-                while steps is not None:
-                    try:
-                        bar.update(steps.get_nowait())
-                    except queues.Empty:
-                        break
+                drain(0)
                 for future in done:
                     results[pending.pop(future)] = future.result()
                     bar.set_postfix_str(f"{len(results)}/{len(todo)} models done")
-            while steps is not None and bar.n < bar.total:  # reports still in the pipe
-                try:
-                    bar.update(steps.get(timeout=2))
-                except queues.Empty:
-                    break
+            drain(2)  # reports still in the pipe
     return [results[i] for i in range(len(todo))]
 
 
