@@ -360,7 +360,7 @@ def _execute_all(config: PowerSpectrumConfig, jobs: list[dict[str, Any]]) -> lis
         # Several workers' step bars would overwrite each other on one terminal line: the
         # workers train quietly, report their steps into a queue, and this process draws
         # one bar over the steps of all models.
-        show = bool(values["engine"].get("progress", True))
+        show = config.engine_settings().progress
         quiet = {**values, "engine": {**values["engine"], "progress": False}}
         context = multiprocessing.get_context("spawn")
         steps = context.Queue() if show else None
