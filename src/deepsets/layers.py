@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from torch import Tensor, nn
 
-from ._jagged import is_jagged
-from ._validation import PoolType, check_dim, check_mask, check_set_input
+from ._base import SetModule
+from ._validation import PoolType, check_dim
 from ._validation import resolve_option as _resolve
 from .functional.padded import _pool, active_elements
 from .functional.segment import JaggedParts, jagged_like, jagged_parts, pool_parts
-from .serialization import PretrainedMixin
 
 __all__ = ["PermutationEquivariantLayer", "mlp"]
 
@@ -52,7 +50,7 @@ def mlp_width(in_dim: int, hidden_dims: Sequence[int], out_dim: int | None = Non
     return hidden_dims[-1] if len(hidden_dims) else in_dim
 
 
-class PermutationEquivariantLayer(nn.Module, PretrainedMixin):
+class PermutationEquivariantLayer(SetModule):
     r"""A permutation-equivariant linear layer (Zaheer et al. 2017, Lemma 3).
 
     .. math::
@@ -62,7 +60,8 @@ class PermutationEquivariantLayer(nn.Module, PretrainedMixin):
     Every element is mapped by the same :math:`\Lambda` (``lambda_net``, with the bias
     :math:`b`) plus a term shared by the whole set, :math:`\Gamma` (``gamma_net``, no bias)
     applied to a symmetric pool of the set. Permuting the input permutes the output the
-    same way. With ``pool_type="mean"`` the layer is the seed's equation (3), and a set
+    same way. With ``pool_type="mean"`` the layer is equation (3) of the blog post
+    "Permutation-equivariant neural networks for power spectrum estimation", and a set
     repeated ``k`` times gives the same output per element.
 
     Shapes:
@@ -91,22 +90,12 @@ class PermutationEquivariantLayer(nn.Module, PretrainedMixin):
         self.pool = _resolve(pool_type, PoolType, name="pool_type")
         self.lambda_net = nn.Linear(input_dim, output_dim)
         self.gamma_net = nn.Linear(input_dim, output_dim, bias=False)
-        self.config: dict[str, Any] = {
-            "input_dim": input_dim,
-            "output_dim": output_dim,
-            "pool_type": self.pool.value,
-        }
 
-    @property
-    def pool_type(self) -> str:
-        return self.pool.value
+    def _forward_packed(self, x: Tensor, mask: Tensor | None) -> Tensor:
+        parts = jagged_parts(x, mask)
+        return jagged_like(self.equivariant_map_packed(parts.values, parts), x)
 
-    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        check_set_input(x, self.input_dim, module=self)
-        check_mask(mask, x)
-        if is_jagged(x):
-            parts = jagged_parts(x, mask)
-            return jagged_like(self.equivariant_map_packed(parts.values, parts), x)
+    def _forward_padded(self, x: Tensor, mask: Tensor | None) -> Tensor:
         if mask is None:
             return self.equivariant_map(x)
         active = active_elements(mask)

@@ -29,6 +29,7 @@ from .._validation import (
     check_set_input,
     resolve_option,
 )
+from . import _rules as rules
 from .segment import jagged_parts, pool_parts
 
 __all__ = ["active_elements", "masked_pool"]
@@ -38,10 +39,7 @@ def active_elements(mask: Tensor) -> Tensor:
     """Bool ``(B, M)``: which positions belong to the set (weight > 0)."""
     if not isinstance(mask, Tensor):
         raise TypeError(f"mask must be a torch.Tensor; got {type(mask).__name__}")
-    return mask if mask.dtype == torch.bool else mask > 0
-
-
-_LOW_PRECISION = (torch.float16, torch.bfloat16)
+    return rules.active_of(mask)
 
 
 def _pool(
@@ -64,7 +62,7 @@ def _pool(
     """
     if x.shape[1] == 0:  # zero-width sets: every pool is 0, still connected to x
         return x.sum(dim=1, keepdim=keepdim)
-    if pool is not PoolType.MAX and x.dtype in _LOW_PRECISION:
+    if rules.widens(pool, x.dtype):
         # Accumulate in float32 (the weighted bmm below runs with autocast off).
         wide = _pool(x.float(), pool, mask, keepdim=keepdim, active=active, clean=clean)
         return wide.to(x.dtype)
@@ -76,18 +74,16 @@ def _pool(
         return x.amax(dim=1, keepdim=keepdim)
 
     if active is None:
-        active = active_elements(mask)
-    inactive = ~active.unsqueeze(-1)  # (B, M, 1)
+        active = rules.active_of(mask)
+    inside = active.unsqueeze(-1)  # (B, M, 1)
 
     if pool is PoolType.MAX:
-        filled = x.masked_fill(inactive, float("-inf"))
-        out = filled.amax(dim=1, keepdim=True)  # (B, 1, D); -inf for empty sets
-        nonempty = active.any(dim=1).view(-1, 1, 1)  # (B, 1, 1)
-        out = torch.where(nonempty, out, torch.zeros((), dtype=x.dtype, device=x.device))
+        out = rules.MaskedMax.apply(x, inside)  # (B, 1, D); -inf for empty sets
+        out = rules.empty_to_zero(out, active.any(dim=1).view(-1, 1, 1))
         return out if keepdim else out.squeeze(1)
 
     if not clean:
-        x = x.masked_fill(inactive, 0.0)  # replace, so NaN/inf padding cannot leak
+        x = x.masked_fill(~inside, 0.0)  # replace, so NaN/inf padding cannot leak
     if mask.dtype == torch.bool:
         total = x.sum(dim=1, keepdim=True)  # (B, 1, D)
         count = active.sum(dim=1).view(-1, 1, 1).to(x.dtype)
@@ -100,8 +96,7 @@ def _pool(
             total = torch.bmm(weights, x)  # (B, 1, D)
         count = weights.sum(dim=2, keepdim=True)  # (B, 1, 1)
     if pool is PoolType.MEAN:
-        # Empty sets have total == 0; dividing by 1 keeps them 0 with finite gradients.
-        total = total / torch.where(count > 0, count, torch.ones_like(count))
+        total = total / rules.mean_divisor(count)  # empty sets: 0 / 1
     return total if keepdim else total.squeeze(1)
 
 

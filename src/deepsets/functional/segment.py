@@ -23,7 +23,7 @@ backward, single-threaded): 16.5–18 ms against 23 ms for a whole model step.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, cast
+from typing import NamedTuple, cast
 
 import torch
 from torch import Tensor
@@ -35,10 +35,9 @@ from .._validation import (
     check_segment_input,
     resolve_option,
 )
+from . import _rules as rules
 
 __all__ = ["segment_pool"]
-
-_LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
 class JaggedParts(NamedTuple):
@@ -77,7 +76,7 @@ def jagged_parts(x: Tensor, mask: Tensor | None = None, *, clean: bool = True) -
     if mask is None:
         return JaggedParts(values, divisor, index, num_sets, None, None)
     weights = jagged_values(mask).reshape(-1)
-    active = weights if weights.dtype == torch.bool else weights > 0
+    active = rules.active_of(weights)
     if clean:
         values = values.masked_fill(~active.unsqueeze(-1), 0.0)
     return JaggedParts(values, divisor, index, num_sets, weights, active)
@@ -102,30 +101,6 @@ def pool_parts(rows: Tensor, pool: PoolType, parts: JaggedParts, *, clean: bool 
         active=parts.active,
         clean=clean,
     )
-
-
-class _IndexMax(torch.autograd.Function):
-    """``amax`` of rows grouped by an arbitrary index; ties share the gradient equally."""
-
-    @staticmethod
-    def forward(values: Tensor, index: Tensor, num_sets: int) -> Tensor:
-        expanded = index.unsqueeze(1).expand_as(values)
-        out = values.new_zeros(num_sets, values.shape[1])
-        return out.scatter_reduce_(0, expanded, values, "amax", include_self=False)
-
-    @staticmethod
-    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
-        values, index, _ = inputs
-        ctx.save_for_backward(values, index, output)
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
-        values, index, out = ctx.saved_tensors
-        # (N, D) 1 where a row attains its set's max; converted once and reused in place
-        hit = (values == out.index_select(0, index)).to(grad.dtype)
-        ties = torch.zeros_like(out).index_add_(0, index, hit)
-        share = grad / ties.clamp(min=1)
-        return hit.mul_(share.index_select(0, index)), None, None
 
 
 def _segment_pool(
@@ -155,7 +130,7 @@ def _segment_pool(
     Returns:
         ``(S, D)``.
     """
-    if pool is not PoolType.MAX and values.dtype in _LOW_PRECISION:
+    if rules.widens(pool, values.dtype):
         wide = _segment_pool(
             values.float(),
             pool,
@@ -169,17 +144,15 @@ def _segment_pool(
         return wide.to(values.dtype)
     width = values.shape[1]
     if weights is not None and active is None:
-        active = weights if weights.dtype == torch.bool else weights > 0
+        active = rules.active_of(weights)
 
     if pool is PoolType.MAX:
-        if active is not None:
-            values = values.masked_fill(~active.unsqueeze(-1), float("-inf"))
-        out = _IndexMax.apply(values, index, num_sets)
+        out = rules.IndexMax.apply(values, index, num_sets, active)
         if active is None:  # empty sets are rows scatter_reduce never touched: already 0
             return out
         hits = torch.zeros(num_sets, dtype=torch.int32, device=values.device)
         nonempty = hits.index_add_(0, index, active.to(torch.int32)).unsqueeze(-1) > 0
-        return torch.where(nonempty, out, torch.zeros((), dtype=out.dtype, device=out.device))
+        return rules.empty_to_zero(out, nonempty)
 
     if active is not None and not clean:
         values = values.masked_fill(~active.unsqueeze(-1), 0.0)  # replace: NaN cannot leak
@@ -189,7 +162,7 @@ def _segment_pool(
     total = values.new_zeros(num_sets, width).index_add_(0, index, values)
     if pool is PoolType.SUM:
         return total
-    # Empty sets have total == 0; dividing them by 1 keeps them 0 with finite gradients.
+    # Empty sets have total == 0 and divisor 1 (the rule of _rules.mean_divisor).
     if weights is None:  # integer counts: clamping at 1 only touches empty sets
         if divisor is None:
             count = torch.zeros(num_sets, dtype=values.dtype, device=values.device)
@@ -199,7 +172,7 @@ def _segment_pool(
     w = weights.to(values.dtype)  # a bool mask becomes 0/1 weights
     count = torch.zeros(num_sets, dtype=values.dtype, device=values.device)
     count = count.index_add_(0, index, w).unsqueeze(-1)  # real weights: may lie in (0, 1)
-    return total / torch.where(count > 0, count, torch.ones_like(count))
+    return total / rules.mean_divisor(count)
 
 
 def segment_pool(
