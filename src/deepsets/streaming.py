@@ -201,8 +201,9 @@ class PoolingState:
             )
             seen = torch.zeros_like(self.count).index_add_(0, index, counted)
             # ``part`` is 0 for sets this chunk did not touch: keep the running max there.
-            part = torch.where(seen.unsqueeze(-1) > 0, part, torch.full_like(part, float("-inf")))
-            self.value = rules.merge_max(self.value, part.to(self.value.dtype))
+            self.value = rules.merge_max(
+                self.value, self.count > 0, part.to(self.value.dtype), seen > 0
+            )
         else:
             if weights is None:
                 counted = torch.ones_like(index, dtype=self.count.dtype)
@@ -236,7 +237,9 @@ class PoolingState:
                 f"{tuple(self.value.shape)}"
             )
         if self.pool is PoolType.MAX:
-            self.value = rules.merge_max(self.value, other.value)
+            self.value = rules.merge_max(
+                self.value, self.count > 0, other.value, other.count > 0
+            )
         else:
             self.value = self.value + other.value
         self.count = self.count + other.count

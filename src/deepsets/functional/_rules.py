@@ -145,11 +145,18 @@ class IndexMax(torch.autograd.Function):
         return max_input_grad(hit_f, share, row_active), None, None, None
 
 
-def merge_max(a: Tensor, b: Tensor) -> Tensor:
-    """The max of two partial maxima; with autograd, ``amax`` over the pair (NaN rule)."""
-    if not (a.requires_grad or b.requires_grad):
-        return torch.maximum(a, b)
-    return torch.stack([a, b]).amax(dim=0)
+def merge_max(a: Tensor, a_seen: Tensor, b: Tensor, b_seen: Tensor) -> Tensor:
+    """The max of two partial maxima ``(S, D)``; ``a_seen``/``b_seen`` ``(S,)``: whether the
+    partial has an element (an empty partial never ties with a real ``-inf``).
+
+    With autograd, ``amax`` over the pair: ties split, and a NaN partial sends NaN to both.
+    """
+    if a.requires_grad or b.requires_grad:
+        both = torch.stack([a, b]).amax(dim=0)
+    else:
+        both = torch.maximum(a, b)
+    a_seen, b_seen = a_seen.unsqueeze(-1), b_seen.unsqueeze(-1)
+    return torch.where(a_seen, torch.where(b_seen, both, a), b)
 
 
 def merge_ties(running: Tensor, ties: Tensor, chunk_max: Tensor, chunk_ties: Tensor) -> Tensor:
