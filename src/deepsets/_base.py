@@ -31,7 +31,10 @@ def _plain(value: object) -> object:
         return [_plain(v) for v in value]
     to_config = getattr(value, "to_config", None)
     if callable(to_config):  # e.g. a group action
-        return to_config()
+        try:
+            return to_config()
+        except TypeError:  # not plain data (a user's own action): save_pretrained refuses it
+            return value
     return value
 
 
@@ -91,7 +94,7 @@ class ConfigRecorder(PretrainedMixin):
         super().__init_subclass__(**kwargs)
         init = cls.__dict__.get("__init__")
         if init is not None:
-            aliases = dict(cls.__dict__.get("_deprecated_arguments", {}))
+            aliases = dict(getattr(cls, "_deprecated_arguments", {}))
             cls.__init__ = _recording(init, cls.__name__, aliases)  # type: ignore[misc]
 
 

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from ._base import SetModule
 from ._validation import PoolType, check_dim
 from ._validation import resolve_option as _resolve
+from .equivariance.contract import EquivariantModule, fixed_size
 from .functional.padded import _pool, active_elements
 from .functional.segment import JaggedParts, jagged_like, jagged_parts, pool_parts
 
@@ -50,7 +51,7 @@ def mlp_width(in_dim: int, hidden_dims: Sequence[int], out_dim: int | None = Non
     return hidden_dims[-1] if len(hidden_dims) else in_dim
 
 
-class PermutationEquivariantLayer(SetModule):
+class PermutationEquivariantLayer(SetModule, EquivariantModule):
     r"""A permutation-equivariant linear layer (Zaheer et al. 2017, Lemma 3).
 
     .. math::
@@ -121,6 +122,16 @@ class PermutationEquivariantLayer(SetModule):
         if parts.active is not None:
             out = out.masked_fill(~parts.active.unsqueeze(-1), 0.0)
         return out
+
+    def example_shape(self, size: int | tuple[int, ...] | None = None) -> tuple[int, ...]:
+        """``(n, input_dim)`` for ``size = n`` elements."""
+        if self.pool is PoolType.MAX:
+            raise ValueError(
+                "export needs a linear layer: pool_type='max' is not linear; "
+                "use pool_type='sum' or 'mean'"
+            )
+        (n,) = fixed_size(size, 1, what="n, the set size")
+        return (n, self.input_dim)
 
     def extra_repr(self) -> str:
         return (

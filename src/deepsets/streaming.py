@@ -237,9 +237,7 @@ class PoolingState:
                 f"{tuple(self.value.shape)}"
             )
         if self.pool is PoolType.MAX:
-            self.value = rules.merge_max(
-                self.value, self.count > 0, other.value, other.count > 0
-            )
+            self.value = rules.merge_max(self.value, self.count > 0, other.value, other.count > 0)
         else:
             self.value = self.value + other.value
         self.count = self.count + other.count

@@ -329,11 +329,11 @@ def test_bad_inputs_raise_clear_errors() -> None:
         SecondOrderEquivariantLayer(2, 2, pool_type="max")
     with pytest.raises(ValueError, match="pool_type must be one of"):
         ExchangeableLayer(2, 2, pool_type="median")
-    with pytest.raises(ValueError, match="in_channels"):
+    with pytest.raises(ValueError, match="input_dim"):
         SecondOrderEquivariantLayer(0, 2)
     with pytest.raises(ValueError, match=r"square.*\(2, 3, 4, 2\)"):
         SecondOrderEquivariantLayer(2, 2)(torch.randn(2, 3, 4, 2))
-    with pytest.raises(ValueError, match=r"C = in_channels = 2.*\(2, 3, 3, 5\)"):
+    with pytest.raises(ValueError, match=r"C = input_dim = 2.*\(2, 3, 3, 5\)"):
         SecondOrderEquivariantLayer(2, 2)(torch.randn(2, 3, 3, 5))
     with pytest.raises(TypeError, match="floating-point"):
         ExchangeableLayer(2, 2)(torch.ones(1, 3, 3, 2, dtype=torch.long))

@@ -120,7 +120,8 @@ def test_first_order_is_the_deep_sets_layer(n: int, c_in: int, c_out: int) -> No
 
 
 def test_signature_of_the_issue() -> None:
-    """EquivariantLinear(in_action, out_action, in_channels=1, out_channels=1, bias=True)."""
+    """EquivariantLinear(in_action, out_action, input_dim=1, output_dim=1, bias=True)
+    (positionally the signature of the issue, which named the widths in_channels/out_channels)."""
     layer = EquivariantLinear(S(3), S(3), 2, 3, False)
     assert layer.bias is None and layer.weight.shape == (3, 2, 2)
     assert EquivariantLinear(S(3), S(3)).weight.shape == (1, 1, 2)
@@ -157,7 +158,7 @@ def test_bad_inputs_raise_clear_errors() -> None:
         EquivariantLinear(4, S(4))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="same group"):
         EquivariantLinear(S(4), S(5))
-    with pytest.raises(ValueError, match="in_channels"):
+    with pytest.raises(ValueError, match="input_dim"):
         EquivariantLinear(S(4), S(4), 0)
     with pytest.raises(ValueError, match="out_action needs in_action"):
         assert_equivariant(layer, torch.randn(3, 16, 2), out_action=S(4, 2))

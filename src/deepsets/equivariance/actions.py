@@ -63,6 +63,12 @@ class GroupAction(ABC):
     #: Whether every :meth:`matrix` is a permutation matrix.
     is_permutation: bool = True
 
+    def to_config(self) -> dict[str, Any]:
+        """This action as plain JSON data (see :mod:`~deepsets.equivariance.action_config`)."""
+        from .action_config import action_to_config
+
+        return action_to_config(self)
+
     @property
     @abstractmethod
     def shape(self) -> tuple[int, ...]:

@@ -19,20 +19,20 @@ def parameter_ids(layer_or_basis: EquivariantLinear | Tensor) -> Tensor:
     """``(rows, cols)`` long tensor: the parameter behind each dense entry, ``-1`` if none.
 
     For a layer the dense matrix is :meth:`EquivariantLinear.expand_parameters`'s, with
-    parameter id ``(c_out · in_channels + c_in) · K + k``; for a basis ``(K, d_out, d_in)``
+    parameter id ``(c_out · input_dim + c_in) · K + k``; for a basis ``(K, d_out, d_in)``
     it is the matrix :math:`\\sum_k w_k B_k` with id ``k``. Where several basis matrices
     overlap (a non-permutation basis), the one with the largest magnitude wins.
 
     Shapes:
-        - layer: ``(d_out · out_channels, d_in · in_channels)``, the layout of
+        - layer: ``(d_out · output_dim, d_in · input_dim)``, the layout of
           :meth:`EquivariantLinear.expand_parameters`.
         - basis ``(K, d_out, d_in)``: ``(d_out, d_in)``.
     """
     if isinstance(layer_or_basis, EquivariantLinear):
         basis, c_out, c_in = (
             layer_or_basis.basis,
-            layer_or_basis.out_channels,
-            layer_or_basis.in_channels,
+            layer_or_basis.output_dim,
+            layer_or_basis.input_dim,
         )
     elif isinstance(layer_or_basis, Tensor) and layer_or_basis.dim() == 3:
         basis, c_out, c_in = layer_or_basis, 1, 1
