@@ -24,7 +24,13 @@ from deepsets import (
     DeepSetsInvariant,
     PermutationEquivariantLayer,
 )
-from deepsets.testing import assert_equivariant, assert_invariant, saved_tensor_bytes
+from deepsets.testing import (
+    assert_equivariant,
+    assert_invariant,
+    equivariance_error,
+    invariance_error,
+    saved_tensor_bytes,
+)
 
 D_IN = 3
 D_CTX = 2
@@ -362,3 +368,60 @@ def test_saved_tensor_bytes_counts_each_storage_once() -> None:
     assert saved_tensor_bytes(lambda: x[:50] * y) == 600  # a view counts its whole storage
     assert saved_tensor_bytes(lambda: x + x) == 0  # add saves nothing for backward
     assert x.grad is not None and y.grad is not None  # the graph was run and freed
+
+
+# ============================================================ equivariance_error
+
+
+def _broken_layer() -> nn.Module:
+    """A PermutationEquivariantLayer plus a term that depends on the position: not equivariant."""
+    layer = PermutationEquivariantLayer(D_IN, 4, pool_type="sum").double()
+
+    class Broken(nn.Module):
+        def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+            ramp = torch.arange(x.shape[1], dtype=x.dtype).view(1, -1, 1)
+            return layer(x, mask) + ramp
+
+    return Broken()
+
+
+def test_equivariance_error_is_zero_for_a_correct_layer_and_large_for_a_broken_one() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(4, 7, D_IN, dtype=torch.float64)
+    good = PermutationEquivariantLayer(D_IN, 4, pool_type="sum").double()
+    assert equivariance_error(good, x) < 1e-12
+    error = equivariance_error(_broken_layer(), x, generator=torch.Generator().manual_seed(0))
+    # the ramp moves by at least 1 wherever a permutation moves an element
+    assert error >= 1.0
+    with pytest.raises(AssertionError, match="max abs deviation"):
+        assert_equivariant(_broken_layer(), x, generator=torch.Generator().manual_seed(0))
+
+
+def test_invariance_error_measures_the_model_and_counts_nan_against_a_number_as_inf() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(3, 5, D_IN, dtype=torch.float64)
+    model = DeepSetsInvariant(D_IN, [6], [5], 2).double().eval()
+    assert invariance_error(model, x) < 1e-12
+    assert equivariance_error(model, x, invariant=True) == invariance_error(model, x)
+
+    def first_element(x: Tensor) -> Tensor:  # reads position 0: not invariant
+        return x[:, 0]
+
+    gap = invariance_error(first_element, x, generator=torch.Generator().manual_seed(0))
+    perms = torch.Generator().manual_seed(0)
+    expected = 0.0
+    for _ in range(3):  # the same permutations, by definition
+        perm = torch.rand(3, 5, generator=perms).argsort(dim=1)
+        moved = torch.gather(x, 1, perm.unsqueeze(-1).expand_as(x))
+        expected = max(expected, float((moved[:, 0] - x[:, 0]).abs().max()))
+    assert gap == pytest.approx(expected)
+
+    def nan_everywhere(x: Tensor) -> Tensor:  # NaN on both sides: no deviation
+        return x.sum(1) * float("nan")
+
+    def nan_by_order(x: Tensor) -> Tensor:  # NaN where the first element beats the second
+        return torch.where(x[:, 0] > x[:, 1], float("nan"), 0.0)
+
+    assert invariance_error(nan_everywhere, x) == 0.0
+    assert invariance_error(nan_by_order, x, num_permutations=10) == float("inf")
+    assert equivariance_error(lambda x: x, x, num_permutations=0) == 0.0

@@ -4,6 +4,9 @@ The four models of Zaheer et al. (2017) with exact masking, weighted sets and
 sum / mean / max pooling. See https://arxiv.org/abs/1703.06114.
 """
 
+from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
+from importlib.metadata import version as _version
+
 from . import functional, ragged, serialization, streaming, testing
 from .functional import masked_pool, segment_pool
 from .layers import PermutationEquivariantLayer
@@ -12,9 +15,13 @@ from .ragged import BucketBatchSampler, collate, pack_sets, pad_sets
 from .serialization import load_pretrained
 from .streaming import PoolingState
 
-__version__ = "0.1.0"
+try:  # one version source: the installed package's metadata (pyproject.toml)
+    __version__ = _version("deepsets")
+except _PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0+unknown"
 
-#: The seed's name for :func:`deepsets.functional.masked_pool`, kept as an alias.
+#: The name the upstream ``deepsets-pytorch`` library gives
+#: :func:`deepsets.functional.masked_pool`, kept as an alias.
 _masked_pool = masked_pool
 
 __all__ = [

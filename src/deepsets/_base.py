@@ -95,7 +95,7 @@ class ConfigRecorder(PretrainedMixin):
         init = cls.__dict__.get("__init__")
         if init is not None:
             aliases = dict(getattr(cls, "_deprecated_arguments", {}))
-            cls.__init__ = _recording(init, cls.__name__, aliases)  # type: ignore[misc]
+            cls.__init__ = _recording(init, cls.__name__, aliases)  # type: ignore[method-assign]
 
 
 class SetModule(nn.Module, ConfigRecorder):

@@ -1,7 +1,9 @@
 """Symmetry checks for any model, and a probe of the memory autograd keeps: public API,
 usable in your own test suite.
 
-Both helpers draw random permutations of the set dimension (a different one for every set
+:func:`equivariance_error` (and :func:`invariance_error`) returns the largest deviation;
+the ``assert_*`` helpers run the same trials and compare each within a tolerance. All
+draw random permutations of the set dimension (a different one for every set
 in the batch), apply them to the input and the mask, and compare the outputs within a
 dtype-aware tolerance. They raise ``AssertionError`` with the largest deviation found.
 
@@ -15,7 +17,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -24,7 +26,14 @@ from torch import Tensor
 if TYPE_CHECKING:
     from .equivariance.actions import GroupAction
 
-__all__ = ["assert_equivariant", "assert_invariant", "random_permutations", "saved_tensor_bytes"]
+__all__ = [
+    "assert_equivariant",
+    "assert_invariant",
+    "equivariance_error",
+    "invariance_error",
+    "random_permutations",
+    "saved_tensor_bytes",
+]
 
 _DEFAULT_TOL = {
     torch.float64: (1e-10, 1e-8),
@@ -69,50 +78,170 @@ def _tolerances(out: Tensor, atol: float | None, rtol: float | None) -> tuple[fl
     return (default_atol if atol is None else atol, default_rtol if rtol is None else rtol)
 
 
+def _deviation(expected: Tensor, actual: Tensor) -> float:
+    """Largest ``|actual - expected|``; NaN where both are NaN counts 0, elsewhere inf."""
+    both_nan = expected.isnan() & actual.isnan()
+    same_inf = torch.isinf(expected) & (expected == actual)
+    gap = (actual - expected).abs().masked_fill(both_nan | same_inf, 0.0)
+    return float(gap.nan_to_num(float("inf")).max()) if gap.numel() else 0.0
+
+
 def _compare(expected: Tensor, actual: Tensor, atol: float, rtol: float, what: str) -> None:
-    if expected.shape != actual.shape:
-        raise AssertionError(
-            f"{what}: output shapes differ, {tuple(expected.shape)} vs {tuple(actual.shape)}"
-        )
     if not torch.allclose(actual, expected, atol=atol, rtol=rtol, equal_nan=True):
-        err = (actual - expected).abs().nan_to_num(float("inf")).max().item()
+        err = _deviation(expected, actual)
         raise AssertionError(
             f"{what}: max abs deviation {err:.3e} exceeds atol={atol:g}, rtol={rtol:g}"
         )
 
 
-def _check_under_actions(
+#: One trial of a symmetry check: the expected output, the actual one, and a description.
+_Trial = tuple[Tensor, Tensor, str]
+
+
+def _trials(
     model: Callable[..., Tensor],
     x: Tensor,
     mask: Tensor | None,
-    args: Sequence[Any],
-    kwargs: Mapping[str, Any] | None,
-    num_permutations: int,
-    tolerances: tuple[float | None, float | None],
-    generator: torch.Generator | None,
-    in_action: GroupAction | None,
-    out_action: GroupAction | None,
+    options: Mapping[str, Any],
     *,
     invariant: bool,
-) -> None:
-    """The group-action form of both checks: ``g`` acts on ``x`` (and mask) at dim 1."""
+) -> Iterator[_Trial]:
+    """``(g·f(x) or f(x), f(g·x), what)`` for random group elements ``g``: the shared core of
+    :func:`equivariance_error` and the ``assert_*`` helpers."""
+    args, kwargs = options["args"], options["kwargs"]
+    in_action, out_action = options["in_action"], options["out_action"]
+    if in_action is not None or out_action is not None:
+        yield from _action_trials(model, x, mask, options, invariant=invariant)
+        return
+    reference = _call(model, x, mask, args, kwargs)
+    kind = "invariant" if invariant else "equivariant"
+    if not invariant and (reference.dim() < 2 or reference.shape[:2] != x.shape[:2]):
+        raise AssertionError(
+            f"an equivariant output keeps the (B, M) dimensions of x {tuple(x.shape[:2])}; "
+            f"got output shape {tuple(reference.shape)}"
+        )
+    generator = options["generator"]
+    for trial in range(options["num_permutations"]):
+        perm = random_permutations(x.shape[0], x.shape[1], generator=generator, device=x.device)
+        permuted_mask = None if mask is None else _permute(mask, perm, 1)
+        out = _call(model, _permute(x, perm, 1), permuted_mask, args, kwargs)
+        expected = reference if invariant else _permute(reference, perm, 1)
+        yield expected, out, f"not permutation {kind} (trial {trial})"
+
+
+def _action_trials(
+    model: Callable[..., Tensor],
+    x: Tensor,
+    mask: Tensor | None,
+    options: Mapping[str, Any],
+    *,
+    invariant: bool,
+) -> Iterator[_Trial]:
+    """The group-action form: ``g`` acts on ``x`` (and mask) at dim 1."""
     from .equivariance.actions import TrivialAction, common_group
 
+    in_action, out_action = options["in_action"], options["out_action"]
     if in_action is None:
         raise ValueError("out_action needs in_action: the action on the model's input x")
     if mask is not None and not in_action.is_permutation:
         raise ValueError(f"a mask can only be moved by a permutation action; got {in_action!r}")
     target = TrivialAction() if invariant else (out_action or in_action)
     group = common_group(in_action, target)
+    args, kwargs = options["args"], options["kwargs"]
     reference = _call(model, x, mask, args, kwargs)
-    atol, rtol = _tolerances(reference, *tolerances)
     kind = "invariant" if invariant else "equivariant"
-    for trial in range(num_permutations):
-        g = group.random_element(generator=generator)
+    for trial in range(options["num_permutations"]):
+        g = group.random_element(generator=options["generator"])
         moved_mask = None if mask is None else in_action.act(g, mask, dim=1)
         out = _call(model, in_action.act(g, x, dim=1), moved_mask, args, kwargs)
         expected = target.act(g, reference, dim=1)
-        _compare(expected, out, atol, rtol, f"not {kind} under {in_action!r} (trial {trial})")
+        yield expected, out, f"not {kind} under {in_action!r} (trial {trial})"
+
+
+def _check_shapes(trial: _Trial) -> _Trial:
+    expected, actual, what = trial
+    if expected.shape != actual.shape:
+        raise AssertionError(
+            f"{what}: output shapes differ, {tuple(expected.shape)} vs {tuple(actual.shape)}"
+        )
+    return trial
+
+
+def equivariance_error(
+    model: Callable[..., Tensor],
+    x: Tensor,
+    mask: Tensor | None = None,
+    *,
+    invariant: bool = False,
+    args: Sequence[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
+    num_permutations: int = 3,
+    generator: torch.Generator | None = None,
+    in_action: GroupAction | None = None,
+    out_action: GroupAction | None = None,
+) -> float:
+    r"""The largest deviation from equivariance (or invariance) over random permutations.
+
+    .. math:: \max_{\pi} \big\| f(\pi \cdot x) - \pi \cdot f(x) \big\|_\infty
+
+    or, with ``invariant=True``, :math:`\max_{\pi} \| f(\pi \cdot x) - f(x) \|_\infty`.
+
+    A NaN where the other side is NaN too counts as 0, a NaN against a number as ``inf``.
+    ``0.0`` for a symmetric model up to rounding; compare it with your own tolerance, or
+    use :func:`assert_equivariant` / :func:`assert_invariant`, which run the same trials.
+
+    Args:
+        model, x, mask, args, kwargs, num_permutations, generator, in_action, out_action:
+            as for :func:`assert_invariant`.
+        invariant: measure invariance (the output does not move) instead of equivariance.
+
+    Returns:
+        The max absolute deviation over all trials (``0.0`` for ``num_permutations=0``).
+    """
+    options = _options(args, kwargs, num_permutations, generator, in_action, out_action)
+    trials = _trials(model, x, mask, options, invariant=invariant)
+    return max((_deviation(e, a) for e, a, _ in map(_check_shapes, trials)), default=0.0)
+
+
+def invariance_error(
+    model: Callable[..., Tensor], x: Tensor, mask: Tensor | None = None, **options: Any
+) -> float:
+    """:func:`equivariance_error` with ``invariant=True``: ``max |f(π·x) - f(x)|``."""
+    return equivariance_error(model, x, mask, invariant=True, **options)
+
+
+def _options(
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any] | None,
+    num_permutations: int,
+    generator: torch.Generator | None,
+    in_action: GroupAction | None,
+    out_action: GroupAction | None,
+) -> dict[str, Any]:
+    return {
+        "args": args,
+        "kwargs": kwargs,
+        "num_permutations": num_permutations,
+        "generator": generator,
+        "in_action": in_action,
+        "out_action": out_action,
+    }
+
+
+def _assert(
+    model: Callable[..., Tensor],
+    x: Tensor,
+    mask: Tensor | None,
+    options: Mapping[str, Any],
+    tolerances: tuple[float | None, float | None],
+    *,
+    invariant: bool,
+) -> None:
+    for expected, actual, what in map(
+        _check_shapes, _trials(model, x, mask, options, invariant=invariant)
+    ):
+        atol, rtol = _tolerances(expected, *tolerances)
+        _compare(expected, actual, atol, rtol, what)
 
 
 def assert_invariant(
@@ -130,6 +259,9 @@ def assert_invariant(
     out_action: GroupAction | None = None,
 ) -> None:
     """Assert ``model(π·x, mask=π·mask) == model(x, mask=mask)`` for random permutations π.
+
+    The trials of :func:`invariance_error`, each compared elementwise within
+    ``atol + rtol · |expected|``.
 
     Args:
         model: called as ``model(x, *args, mask=mask, **kwargs)`` (``mask`` only if given).
@@ -151,27 +283,8 @@ def assert_invariant(
     Raises:
         AssertionError: with the largest deviation, if any permutation changes the output.
     """
-    if in_action is not None or out_action is not None:
-        return _check_under_actions(
-            model,
-            x,
-            mask,
-            args,
-            kwargs,
-            num_permutations,
-            (atol, rtol),
-            generator,
-            in_action,
-            out_action,
-            invariant=True,
-        )
-    reference = _call(model, x, mask, args, kwargs)
-    atol, rtol = _tolerances(reference, atol, rtol)
-    for trial in range(num_permutations):
-        perm = random_permutations(x.shape[0], x.shape[1], generator=generator, device=x.device)
-        permuted_mask = None if mask is None else _permute(mask, perm, 1)
-        out = _call(model, _permute(x, perm, 1), permuted_mask, args, kwargs)
-        _compare(reference, out, atol, rtol, f"not permutation invariant (trial {trial})")
+    options = _options(args, kwargs, num_permutations, generator, in_action, out_action)
+    _assert(model, x, mask, options, (atol, rtol), invariant=True)
 
 
 def assert_equivariant(
@@ -190,44 +303,15 @@ def assert_equivariant(
 ) -> None:
     """Assert ``model(π·x, mask=π·mask) == π·model(x, mask=mask)`` for random permutations π.
 
-    The output must keep the set dimension at position 1, like the input. Arguments are
-    those of :func:`assert_invariant`.
+    The trials of :func:`equivariance_error`, each compared elementwise. The output must
+    keep the set dimension at position 1, like the input. Arguments are those of
+    :func:`assert_invariant`.
 
     Raises:
         AssertionError: with the largest deviation, if the output does not follow the input.
     """
-    if in_action is not None or out_action is not None:
-        return _check_under_actions(
-            model,
-            x,
-            mask,
-            args,
-            kwargs,
-            num_permutations,
-            (atol, rtol),
-            generator,
-            in_action,
-            out_action,
-            invariant=False,
-        )
-    reference = _call(model, x, mask, args, kwargs)
-    atol, rtol = _tolerances(reference, atol, rtol)
-    if reference.dim() < 2 or reference.shape[:2] != x.shape[:2]:
-        raise AssertionError(
-            f"an equivariant output keeps the (B, M) dimensions of x {tuple(x.shape[:2])}; "
-            f"got output shape {tuple(reference.shape)}"
-        )
-    for trial in range(num_permutations):
-        perm = random_permutations(x.shape[0], x.shape[1], generator=generator, device=x.device)
-        permuted_mask = None if mask is None else _permute(mask, perm, 1)
-        out = _call(model, _permute(x, perm, 1), permuted_mask, args, kwargs)
-        _compare(
-            _permute(reference, perm, 1),
-            out,
-            atol,
-            rtol,
-            f"not permutation equivariant (trial {trial})",
-        )
+    options = _options(args, kwargs, num_permutations, generator, in_action, out_action)
+    _assert(model, x, mask, options, (atol, rtol), invariant=False)
 
 
 def saved_tensor_bytes(step: Callable[[], Tensor]) -> int:

@@ -19,15 +19,16 @@ __all__ = ["action_from_config", "action_to_config"]
 
 def action_to_config(action: GroupAction) -> dict[str, Any]:
     """``{"action": class name, ...constructor arguments}`` for the library's actions."""
-    if isinstance(action, SymmetricAction):
+    kind = type(action)  # exact classes: a subclass may carry more than these arguments
+    if kind is SymmetricAction:
         return {"action": "SymmetricAction", "n": action.n, "order": action.order}
-    if isinstance(action, CyclicAction):
+    if kind is CyclicAction:
         return {"action": "CyclicAction", "n": action.n}
-    if isinstance(action, TrivialAction):
+    if kind is TrivialAction:
         return {"action": "TrivialAction"}
-    if isinstance(action, ReflectionAction):
+    if kind is ReflectionAction:
         return {"action": "ReflectionAction", "signs": action.signs.tolist()}
-    if isinstance(action, ProductAction):
+    if kind is ProductAction:
         return {"action": "ProductAction", "factors": [action_to_config(f) for f in action.factors]}
     raise TypeError(
         f"{type(action).__name__} cannot be written as JSON: only the deepsets.equivariance "
@@ -53,4 +54,4 @@ def action_from_config(config: Mapping[str, Any]) -> GroupAction:
             f"an action config must name one of {sorted([*simple, 'ProductAction'])} in its "
             f"'action' field; got {kind!r}"
         )
-    return simple[kind](**arguments)  # type: ignore[no-any-return]
+    return simple[kind](**arguments)

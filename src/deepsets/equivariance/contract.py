@@ -93,7 +93,7 @@ def affine_to_linear(layer: Any, shape: tuple[int, ...]) -> nn.Linear:
         zero = zero.flatten(1)  # (1, d_out)
         eye = torch.eye(d_in, dtype=torch.float64, device=reference.device).view(d_in, *shape)
         columns = probe(eye).flatten(1) - zero  # (d_in, d_out)
-    has_bias = getattr(layer, "bias", None) is not None
+    has_bias = getattr(layer, "bias", True) is not None  # a layer without .bias: keep f(0)
     linear = nn.Linear(
         d_in, zero.shape[1], bias=has_bias, dtype=reference.dtype, device=reference.device
     )
