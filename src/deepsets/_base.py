@@ -20,7 +20,7 @@ from ._jagged import is_jagged
 from ._validation import PoolType, check_mask, check_set_input
 from .serialization import PretrainedMixin
 
-__all__ = ["ConfigRecorder", "SetModule"]
+__all__ = ["ConfigRecorder", "Pooled", "SetModule"]
 
 
 def _plain(value: object) -> object:
@@ -98,7 +98,18 @@ class ConfigRecorder(PretrainedMixin):
             cls.__init__ = _recording(init, cls.__name__, aliases)  # type: ignore[method-assign]
 
 
-class SetModule(nn.Module, ConfigRecorder):
+class Pooled:
+    """Provides ``pool_type``, the option string of the resolved ``self.pool``."""
+
+    pool: PoolType
+
+    @property
+    def pool_type(self) -> str:
+        """The pooling as its option string: ``"sum"``, ``"mean"`` or ``"max"``."""
+        return self.pool.value
+
+
+class SetModule(nn.Module, ConfigRecorder, Pooled):
     r"""Base of the set modules: checks ``x`` (and ``mask``) once, then runs the padded
     or the packed body.
 
@@ -111,14 +122,8 @@ class SetModule(nn.Module, ConfigRecorder):
     """
 
     input_dim: int
-    pool: PoolType
     _forward_padded: Callable[..., Tensor]
     _forward_packed: Callable[..., Tensor]
-
-    @property
-    def pool_type(self) -> str:
-        """The pooling as its option string: ``"sum"``, ``"mean"`` or ``"max"``."""
-        return self.pool.value
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         return self._forward_sets(x, mask)

@@ -42,6 +42,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint as torch_checkpoint
 
+from ._base import Pooled
 from ._validation import (
     PoolType,
     check_dim,
@@ -85,7 +86,7 @@ def chunked(x: Tensor, chunk_size: int) -> Iterator[Tensor]:
         yield x[start : start + size]
 
 
-class PoolingState:
+class PoolingState(Pooled):
     r"""A mergeable sum / mean / max pooling of ``num_sets`` sets fed in chunks.
 
     .. math::
@@ -142,10 +143,6 @@ class PoolingState:
         return state
 
     @property
-    def pool_type(self) -> str:
-        return self.pool.value
-
-    @property
     def empty(self) -> bool:
         """Whether no chunk has been added or merged yet."""
         return self.value is None
@@ -165,6 +162,39 @@ class PoolingState:
         self, values: Tensor, weights: Tensor | None = None, *, index: Tensor | None = None
     ) -> PoolingState:
         """Add a chunk of rows (with optional weights, 0 = ignore) and return ``self``."""
+        index = self._checked_index(values, weights, index)
+        if self.value is None:
+            self._init(values.shape[1], values.dtype, values.device)
+        if self.value is None or self.count is None:  # pragma: no cover - set by _init
+            raise RuntimeError("PoolingState was not initialised")
+        if values.shape[1] != self.value.shape[1]:
+            raise ValueError(
+                f"values must have {self.value.shape[1]} features like the earlier chunks; "
+                f"got shape {tuple(values.shape)}"
+            )
+        is_max = self.pool is PoolType.MAX
+        # max counts the rows of weight > 0; sum and mean add up the weights (W)
+        counted = (
+            torch.ones_like(index, dtype=self.count.dtype)
+            if weights is None
+            else (rules.active_of(weights) if is_max else weights).to(self.count.dtype)
+        )
+        seen = torch.zeros_like(self.count).index_add_(0, index, counted)
+        if is_max:  # ``part`` is 0 for sets this chunk did not touch: merge_max skips them
+            part = _segment_pool(values, self.pool, index, self.num_sets, weights=weights)
+            part = part.to(self.value.dtype)
+            self.value = rules.merge_max(self.value, self.count > 0, part, seen > 0)
+        else:  # sum and mean both accumulate the weighted sum (in float32 at least)
+            wide = values.to(self.value.dtype)
+            part = _segment_pool(wide, PoolType.SUM, index, self.num_sets, weights=weights)
+            self.value = self.value + part
+        self.count = self.count + seen
+        return self
+
+    def _checked_index(
+        self, values: object, weights: Tensor | None, index: Tensor | None
+    ) -> Tensor:
+        """Check one chunk; return the int64 set index of its rows."""
         if not isinstance(values, Tensor) or values.dim() != 2:
             shape = tuple(values.shape) if isinstance(values, Tensor) else type(values).__name__
             raise ValueError(f"values must be a (n, D) tensor of rows; got {shape}")
@@ -177,42 +207,7 @@ class PoolingState:
         else:
             check_segment_input(values, offsets=None, index=index, num_sets=self.num_sets)
         check_jagged_mask(weights, values.shape[0], name="weights", like=values)
-        if self.value is None:
-            self._init(values.shape[1], values.dtype, values.device)
-        if self.value is None or self.count is None:  # pragma: no cover - set by _init
-            raise RuntimeError("PoolingState was not initialised")
-        if values.shape[1] != self.value.shape[1]:
-            raise ValueError(
-                f"values must have {self.value.shape[1]} features like the earlier chunks; "
-                f"got shape {tuple(values.shape)}"
-            )
-        index = index.to(torch.long)
-        active = None if weights is None else rules.active_of(weights)
-        if self.pool is PoolType.MAX:
-            part = _segment_pool(values, self.pool, index, self.num_sets, weights=weights)
-        else:  # sum and mean both accumulate the weighted sum (in float32 at least)
-            wide = values.to(self.value.dtype)
-            part = _segment_pool(wide, PoolType.SUM, index, self.num_sets, weights=weights)
-        if self.pool is PoolType.MAX:
-            counted = (
-                torch.ones_like(index, dtype=self.count.dtype)
-                if active is None
-                else active.to(self.count.dtype)
-            )
-            seen = torch.zeros_like(self.count).index_add_(0, index, counted)
-            # ``part`` is 0 for sets this chunk did not touch: keep the running max there.
-            self.value = rules.merge_max(
-                self.value, self.count > 0, part.to(self.value.dtype), seen > 0
-            )
-        else:
-            if weights is None:
-                counted = torch.ones_like(index, dtype=self.count.dtype)
-            else:  # bool weights count 0/1
-                counted = weights.to(self.count.dtype)
-            seen = torch.zeros_like(self.count).index_add_(0, index, counted)
-            self.value = self.value + part
-        self.count = self.count + seen
-        return self
+        return index.to(torch.long)
 
     def merge(self, other: PoolingState) -> PoolingState:
         """Fold ``other`` (a state of the same pooling and sets) into ``self``; return ``self``.
@@ -356,18 +351,14 @@ def backward_chunks(
           \frac{\partial \varphi(x)}{\partial \theta_\varphi},
         \qquad g = \frac{\partial L}{\partial\, \mathrm{pool}}
 
-    Pass 1 pools φ of every chunk without autograd (and, for max, counts the elements
+    Pass 1 pools φ of every chunk without autograd (for max, also counting the elements
     attaining each maximum); ρ and the loss run once, giving ``g``; pass 2 runs φ on each
-    chunk again and backpropagates its share: ``w g`` for sum, ``w g / W`` for mean,
-    ``g / ties`` on the elements attaining the max (ties share equally, and a NaN max gives
-    every element a NaN gradient, as in ``model(x)``). The result and gradients equal those
-    of the whole set at once within float tolerance; peak memory is one chunk's
-    activations. Unlike :func:`forward_chunks` with ``checkpoint=True``, the rows are never
-    all held: ``make_chunks`` is called twice and must yield the same chunks both times
-    (e.g. read them from disk). Ties of the max are found by exact equality of φ's
-    outputs: φ of two equal elements in chunks of different sizes can differ in the last
-    bit (another matmul kernel), and then the gradient goes to one of them instead of being
-    split — still a valid subgradient, and the same parameter gradients.
+    chunk again and backpropagates its share — ``w g`` (sum), ``w g / W`` (mean), ``g / ties``
+    on the elements attaining the max — by the rules of ``model(x)`` (a NaN max gives every
+    element a NaN gradient). Peak memory is one chunk's activations; ``make_chunks`` is
+    called twice and must yield the same chunks both times (e.g. read them from disk). Ties
+    are found by exact equality: φ of equal elements in chunks of different sizes can differ
+    in the last bit, and then one of them gets the gradient (a valid subgradient).
 
     Shapes:
         - ``make_chunks()`` yields chunks ``(n, input_dim)`` or pairs ``(rows, weights (n,))``

@@ -109,35 +109,54 @@ def _trials(
     """``(g·f(x) or f(x), f(g·x), what)`` for random group elements ``g``: the shared core of
     :func:`equivariance_error` and the ``assert_*`` helpers."""
     args, kwargs = options["args"], options["kwargs"]
-    in_action, out_action = options["in_action"], options["out_action"]
-    if in_action is not None or out_action is not None:
-        yield from _action_trials(model, x, mask, options, invariant=invariant)
-        return
+    by_permutations = options["in_action"] is None and options["out_action"] is None
+    if by_permutations:
+        movers, label = _permutation_movers(x, options), "permutation {kind}"
+    else:
+        movers, label = _action_movers(mask, options, invariant=invariant)
     reference = _call(model, x, mask, args, kwargs)
     kind = "invariant" if invariant else "equivariant"
-    if not invariant and (reference.dim() < 2 or reference.shape[:2] != x.shape[:2]):
+    if (
+        label.startswith("permutation")
+        and not invariant
+        and (reference.dim() < 2 or reference.shape[:2] != x.shape[:2])
+    ):
         raise AssertionError(
             f"an equivariant output keeps the (B, M) dimensions of x {tuple(x.shape[:2])}; "
             f"got output shape {tuple(reference.shape)}"
         )
-    generator = options["generator"]
     for trial in range(options["num_permutations"]):
-        perm = random_permutations(x.shape[0], x.shape[1], generator=generator, device=x.device)
-        permuted_mask = None if mask is None else _permute(mask, perm, 1)
-        out = _call(model, _permute(x, perm, 1), permuted_mask, args, kwargs)
-        expected = reference if invariant else _permute(reference, perm, 1)
-        yield expected, out, f"not permutation {kind} (trial {trial})"
+        move_in, move_out = next(movers)
+        moved_mask = None if mask is None else move_in(mask)
+        out = _call(model, move_in(x), moved_mask, args, kwargs)
+        expected = reference if invariant else move_out(reference)
+        yield expected, out, f"not {label.format(kind=kind)} (trial {trial})"
 
 
-def _action_trials(
-    model: Callable[..., Tensor],
-    x: Tensor,
-    mask: Tensor | None,
-    options: Mapping[str, Any],
-    *,
-    invariant: bool,
-) -> Iterator[_Trial]:
-    """The group-action form: ``g`` acts on ``x`` (and mask) at dim 1."""
+_Move = Callable[[Tensor], Tensor]
+
+
+def _permuter(perm: Tensor) -> _Move:
+    return lambda t: _permute(t, perm, 1)
+
+
+def _acting(action: GroupAction, g: Any) -> _Move:
+    return lambda t: action.act(g, t, dim=1)
+
+
+def _permutation_movers(x: Tensor, options: Mapping[str, Any]) -> Iterator[tuple[_Move, _Move]]:
+    """An independent random permutation of dimension 1 per set, for input and output."""
+    while True:
+        perm = random_permutations(
+            x.shape[0], x.shape[1], generator=options["generator"], device=x.device
+        )
+        yield _permuter(perm), _permuter(perm)
+
+
+def _action_movers(
+    mask: Tensor | None, options: Mapping[str, Any], *, invariant: bool
+) -> tuple[Iterator[tuple[_Move, _Move]], str]:
+    """Random group elements acting on the input (and mask) and the output at dim 1."""
     from .equivariance.actions import TrivialAction, common_group
 
     in_action, out_action = options["in_action"], options["out_action"]
@@ -147,15 +166,13 @@ def _action_trials(
         raise ValueError(f"a mask can only be moved by a permutation action; got {in_action!r}")
     target = TrivialAction() if invariant else (out_action or in_action)
     group = common_group(in_action, target)
-    args, kwargs = options["args"], options["kwargs"]
-    reference = _call(model, x, mask, args, kwargs)
-    kind = "invariant" if invariant else "equivariant"
-    for trial in range(options["num_permutations"]):
-        g = group.random_element(generator=options["generator"])
-        moved_mask = None if mask is None else in_action.act(g, mask, dim=1)
-        out = _call(model, in_action.act(g, x, dim=1), moved_mask, args, kwargs)
-        expected = target.act(g, reference, dim=1)
-        yield expected, out, f"not {kind} under {in_action!r} (trial {trial})"
+
+    def movers() -> Iterator[tuple[_Move, _Move]]:
+        while True:
+            g = group.random_element(generator=options["generator"])
+            yield _acting(in_action, g), _acting(target, g)
+
+    return movers(), f"{{kind}} under {in_action!r}"
 
 
 def _check_shapes(trial: _Trial) -> _Trial:

@@ -20,15 +20,15 @@ __all__ = ["action_from_config", "action_to_config"]
 def action_to_config(action: GroupAction) -> dict[str, Any]:
     """``{"action": class name, ...constructor arguments}`` for the library's actions."""
     kind = type(action)  # exact classes: a subclass may carry more than these arguments
-    if kind is SymmetricAction:
+    if isinstance(action, SymmetricAction) and kind is SymmetricAction:
         return {"action": "SymmetricAction", "n": action.n, "order": action.order}
-    if kind is CyclicAction:
+    if isinstance(action, CyclicAction) and kind is CyclicAction:
         return {"action": "CyclicAction", "n": action.n}
     if kind is TrivialAction:
         return {"action": "TrivialAction"}
-    if kind is ReflectionAction:
+    if isinstance(action, ReflectionAction) and kind is ReflectionAction:
         return {"action": "ReflectionAction", "signs": action.signs.tolist()}
-    if kind is ProductAction:
+    if isinstance(action, ProductAction) and kind is ProductAction:
         return {"action": "ProductAction", "factors": [action_to_config(f) for f in action.factors]}
     raise TypeError(
         f"{type(action).__name__} cannot be written as JSON: only the deepsets.equivariance "

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from .._base import ConfigRecorder
-from .._validation import PoolType, check_like
+from .._validation import PoolType, check_dim, check_like
 from .._validation import resolve_option as _resolve
 
 __all__ = ["EquivariantModule", "affine_to_linear"]
@@ -42,6 +42,11 @@ class EquivariantModule(ConfigRecorder):
     _deprecated_arguments: ClassVar[dict[str, str]] = CHANNEL_ALIASES
     input_dim: int
     output_dim: int
+
+    def _set_widths(self, input_dim: object, output_dim: object) -> None:
+        """Check and set ``input_dim`` and ``output_dim`` (positive ints)."""
+        self.input_dim = check_dim(input_dim, name="input_dim")
+        self.output_dim = check_dim(output_dim, name="output_dim")
 
     @property
     def weight_numel(self) -> int:
@@ -102,6 +107,15 @@ def affine_to_linear(layer: Any, shape: tuple[int, ...]) -> nn.Linear:
         if linear.bias is not None:
             linear.bias.copy_(zero[0])
     return linear
+
+
+def reset_uniform(weight: Tensor, bias: Tensor | None, fan_in: int) -> None:
+    """Weight :math:`U(-b, b)` with :math:`b = 1/\\sqrt{\\text{fan\\_in}}`; zero bias."""
+    bound = fan_in**-0.5
+    with torch.no_grad():
+        weight.uniform_(-bound, bound)
+        if bias is not None:
+            bias.zero_()
 
 
 def fixed_size(size: object, count: int, *, what: str) -> tuple[int, ...]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .._base import Pooled
 from .._validation import check_dim, check_mask
 from ..functional.padded import _pool, active_elements
 from .basis import set_partitions
@@ -24,13 +25,14 @@ from .contract import (
     check_grid_input,
     fixed_size,
     linear_pool,
+    reset_uniform,
 )
 from .second_order import SecondOrderEquivariantLayer, inverse_pattern_matrix
 
 __all__ = ["CyclicConvLayer", "ExchangeableLayer", "SecondOrderEquivariantLayer"]
 
 
-class ExchangeableLayer(nn.Module, EquivariantModule):
+class ExchangeableLayer(nn.Module, EquivariantModule, Pooled):
     r"""The linear :math:`S_{N_1} \times S_{N_2}`-equivariant layer (Hartford et al. 2018).
 
     Rows and columns of :math:`X \in \mathbb{R}^{N_1 \times N_2 \times C}` (users × items)
@@ -80,8 +82,7 @@ class ExchangeableLayer(nn.Module, EquivariantModule):
         bias: bool = True,
     ) -> None:
         super().__init__()
-        self.input_dim = check_dim(input_dim, name="input_dim")
-        self.output_dim = check_dim(output_dim, name="output_dim")
+        self._set_widths(input_dim, output_dim)
         self.pool = linear_pool(pool_type)
         factor = inverse_pattern_matrix(list(set_partitions(2)))  # (identity, all-ones)
         self.register_buffer("orbit_to_pattern", torch.kron(factor, factor))
@@ -91,15 +92,7 @@ class ExchangeableLayer(nn.Module, EquivariantModule):
 
     def reset_parameters(self) -> None:
         """Weight :math:`U(-b, b)`, :math:`b = 1/\\sqrt{4\\, C_\\text{in}}`; zero bias."""
-        bound = (4 * self.input_dim) ** -0.5
-        with torch.no_grad():
-            self.weight.uniform_(-bound, bound)
-            if self.bias is not None:
-                self.bias.zero_()
-
-    @property
-    def pool_type(self) -> str:
-        return self.pool.value
+        reset_uniform(self.weight, self.bias, 4 * self.input_dim)
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         check_grid_input(x, self.weight, self.input_dim, layout="(B, N1, N2, C)")
@@ -189,19 +182,14 @@ class CyclicConvLayer(nn.Module, EquivariantModule):
     def __init__(self, n: int, input_dim: int, output_dim: int, *, bias: bool = True) -> None:
         super().__init__()
         self.n = check_dim(n, name="n")
-        self.input_dim = check_dim(input_dim, name="input_dim")
-        self.output_dim = check_dim(output_dim, name="output_dim")
+        self._set_widths(input_dim, output_dim)
         self.weight = nn.Parameter(torch.empty(output_dim, input_dim, n))
         self.bias = nn.Parameter(torch.zeros(output_dim)) if bias else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """Weight :math:`U(-b, b)`, :math:`b = 1/\\sqrt{n\\, C_\\text{in}}`; zero bias."""
-        bound = (self.n * self.input_dim) ** -0.5
-        with torch.no_grad():
-            self.weight.uniform_(-bound, bound)
-            if self.bias is not None:
-                self.bias.zero_()
+        reset_uniform(self.weight, self.bias, self.n * self.input_dim)
 
     def forward(self, x: Tensor) -> Tensor:
         if not isinstance(x, Tensor):

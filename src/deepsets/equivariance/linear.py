@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
-from .._validation import check_dim, check_like
+from .._validation import check_like
 from .action_config import action_from_config
 from .actions import GroupAction
 from .basis import DEFAULT_MAX_BYTES, intertwiner_basis, invariant_basis
@@ -89,8 +89,7 @@ class EquivariantLinear(nn.Module, EquivariantModule):
         super().__init__()
         self.in_action = _check_action(in_action, name="in_action")
         self.out_action = _check_action(out_action, name="out_action")
-        self.input_dim = check_dim(input_dim, name="input_dim")
-        self.output_dim = check_dim(output_dim, name="output_dim")
+        self._set_widths(input_dim, output_dim)
         basis = intertwiner_basis(
             self.in_action, self.out_action, method=method, max_bytes=max_bytes
         )

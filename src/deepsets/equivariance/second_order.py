@@ -6,9 +6,16 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .._validation import PoolType, check_dim
+from .._base import Pooled
+from .._validation import PoolType
 from .basis import pattern_to_orbit_matrix, set_partitions
-from .contract import EquivariantModule, check_grid_input, fixed_size, linear_pool
+from .contract import (
+    EquivariantModule,
+    check_grid_input,
+    fixed_size,
+    linear_pool,
+    reset_uniform,
+)
 
 __all__ = ["SecondOrderEquivariantLayer", "inverse_pattern_matrix"]
 
@@ -67,7 +74,7 @@ def _second_order_slot(partition: tuple[int, ...]) -> str:
     return f"{placement}:{quantity}"
 
 
-class SecondOrderEquivariantLayer(nn.Module, EquivariantModule):
+class SecondOrderEquivariantLayer(nn.Module, EquivariantModule, Pooled):
     r"""The linear :math:`S_N`-equivariant layer on edge features (Maron et al. 2019).
 
     An edge tensor :math:`X \in \mathbb{R}^{N \times N \times C}` transforms as
@@ -121,8 +128,7 @@ class SecondOrderEquivariantLayer(nn.Module, EquivariantModule):
         bias: bool = True,
     ) -> None:
         super().__init__()
-        self.input_dim = check_dim(input_dim, name="input_dim")
-        self.output_dim = check_dim(output_dim, name="output_dim")
+        self._set_widths(input_dim, output_dim)
         self.pool = linear_pool(pool_type)
         partitions = list(set_partitions(4))
         slots = [_SLOTS.index(_second_order_slot(p)) for p in partitions]
@@ -136,15 +142,7 @@ class SecondOrderEquivariantLayer(nn.Module, EquivariantModule):
 
     def reset_parameters(self) -> None:
         """Weight :math:`U(-b, b)`, :math:`b = 1/\\sqrt{15\\, C_\\text{in}}`; zero bias."""
-        bound = (self.weight.shape[-1] * self.input_dim) ** -0.5
-        with torch.no_grad():
-            self.weight.uniform_(-bound, bound)
-            if self.bias is not None:
-                self.bias.zero_()
-
-    @property
-    def pool_type(self) -> str:
-        return self.pool.value
+        reset_uniform(self.weight, self.bias, self.weight.shape[-1] * self.input_dim)
 
     def _pattern_weights(self) -> Tensor:
         """``(15, C_in, C_out)``: the operation coefficients, in ``_SLOTS`` order."""
