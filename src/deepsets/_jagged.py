@@ -1,12 +1,10 @@
 """Cheap access to the parts of jagged nested tensors (``torch.nested``, ``layout=torch.jagged``).
 
 A jagged ``NestedTensor`` is a Python tensor subclass: every attribute read and method call
-on it (``.dtype``, ``.is_nested``, ``.values()``) goes through ``__torch_function__`` and
-costs 6–20 µs, and 100+ µs inside a training step whose large buffers have evicted the
-interpreter's caches. On the skewed benchmark batch (``benchmarks/ragged.py``) the checks,
-``values()`` and rebuilding the row index took 4 % of a whole forward+backward step. These
-helpers read the buffers the subclass holds instead, and fall back to the public API where
-that matters: under ``torch.compile`` (Dynamo traces the public API) and when a gradient
+on it (``.dtype``, ``.is_nested``, ``.values()``) goes through ``__torch_function__``, which
+is slow inside a training step (measured in ``benchmarks/ragged.py``; numbers in the docs'
+Architecture Decisions page). These helpers read the buffers the subclass holds instead,
+and fall back to the public API where that matters: under ``torch.compile`` (Dynamo traces the public API) and when a gradient
 must flow into the nested tensor itself.
 """
 

@@ -12,13 +12,9 @@ empty sets pool to 0 with finite gradients, float weights are multiplicities for
 proportions for mean, rows of weight 0 may hold NaN/inf and never leak, float16/bfloat16
 sum and mean accumulate in float32).
 
-Kernels, chosen by timing forward+backward on CPU (15,810 rows × 128 features in 256 sets,
-one thread): sum and mean use one ``index_add_`` (its backward is one ``index_select``;
-about as fast as ``scatter_add_`` and ~3× faster than ``torch.segment_reduce``); max uses
-a ``scatter_reduce`` forward (0.8 ms) with a hand-written backward that splits ties
-equally, as ``amax`` does (``scatter_reduce``'s own backward took 13 ms). With two threads
-this beats ``torch.segment_reduce`` on CSR offsets (about 4.5 ms forward and 4.5 ms
-backward, single-threaded): 16.5–18 ms against 23 ms for a whole model step.
+Kernels: sum and mean use one ``index_add_``; max a ``scatter_reduce`` forward with a
+hand-written backward (``_rules.IndexMax``). The timings behind the choice are in the
+docs' Architecture Decisions page.
 """
 
 from __future__ import annotations
