@@ -4,8 +4,8 @@ A jagged ``NestedTensor`` is a Python tensor subclass: every attribute read and 
 on it (``.dtype``, ``.is_nested``, ``.values()``) goes through ``__torch_function__``, which
 is slow inside a training step (measured in ``benchmarks/ragged.py``; numbers in the docs'
 Architecture Decisions page). These helpers read the buffers the subclass holds instead,
-and fall back to the public API where that matters: under ``torch.compile`` (Dynamo traces the public API) and when a gradient
-must flow into the nested tensor itself.
+and fall back to the public API where that matters: under ``torch.compile`` (Dynamo traces
+the public API) and when a gradient must flow into the nested tensor itself.
 """
 
 from __future__ import annotations
