@@ -9,7 +9,6 @@ from typing import cast
 import torch
 from torch import Tensor, nn
 
-from . import streaming
 from ._base import SetModule
 from ._validation import (
     FusionType,
@@ -24,6 +23,9 @@ from .functional.padded import _pool, active_elements
 from .functional.segment import jagged_like, jagged_parts, pool_parts
 from .layers import PermutationEquivariantLayer, mlp, mlp_width
 from .streaming import Chunk, PoolingState
+from .streaming import backward_chunks as _backward_chunks
+from .streaming import forward_chunks as _forward_chunks
+from .streaming import pool_chunks as _pool_chunks
 
 __all__ = ["DeepSetsConditional", "DeepSetsEquivariant", "DeepSetsInvariant"]
 
@@ -103,17 +105,17 @@ class DeepSetsInvariant(SetModule):
 
     def pool_chunks(self, chunks: Iterable[Chunk], *, checkpoint: bool = False) -> PoolingState:
         """:func:`deepsets.streaming.pool_chunks` of this model."""
-        return streaming.pool_chunks(self, chunks, checkpoint=checkpoint)
+        return _pool_chunks(self, chunks, checkpoint=checkpoint)
 
     def forward_chunks(self, chunks: Iterable[Chunk], *, checkpoint: bool = False) -> Tensor:
         """:func:`deepsets.streaming.forward_chunks` of this model."""
-        return streaming.forward_chunks(self, chunks, checkpoint=checkpoint)
+        return _forward_chunks(self, chunks, checkpoint=checkpoint)
 
     def backward_chunks(
         self, make_chunks: Callable[[], Iterable[Chunk]], loss_fn: Callable[[Tensor], Tensor]
     ) -> Tensor:
         """:func:`deepsets.streaming.backward_chunks` of this model."""
-        return streaming.backward_chunks(self, make_chunks, loss_fn)
+        return _backward_chunks(self, make_chunks, loss_fn)
 
     def extra_repr(self) -> str:
         return f"pool_type={self.pool_type!r}, latent_dim={self.latent_dim}"

@@ -29,7 +29,7 @@ from .._validation import (
     check_set_input,
     resolve_option,
 )
-from . import _rules as rules
+from ._rules import MaskedMax, active_of, empty_to_zero, mean_divisor, widens
 from .segment import jagged_parts, pool_parts
 
 __all__ = ["active_elements", "masked_pool"]
@@ -39,7 +39,7 @@ def active_elements(mask: Tensor) -> Tensor:
     """Bool ``(B, M)``: which positions belong to the set (weight > 0)."""
     if not isinstance(mask, Tensor):
         raise TypeError(f"mask must be a torch.Tensor; got {type(mask).__name__}")
-    return rules.active_of(mask)
+    return active_of(mask)
 
 
 def _pool(
@@ -62,7 +62,7 @@ def _pool(
     """
     if x.shape[1] == 0:  # zero-width sets: every pool is 0, still connected to x
         return x.sum(dim=1, keepdim=keepdim)
-    if rules.widens(pool, x.dtype):
+    if widens(pool, x.dtype):
         # Accumulate in float32 (the weighted bmm below runs with autocast off).
         wide = _pool(x.float(), pool, mask, keepdim=keepdim, active=active, clean=clean)
         return wide.to(x.dtype)
@@ -74,12 +74,12 @@ def _pool(
         return x.amax(dim=1, keepdim=keepdim)
 
     if active is None:
-        active = rules.active_of(mask)
+        active = active_of(mask)
     inside = active.unsqueeze(-1)  # (B, M, 1)
 
     if pool is PoolType.MAX:
-        out = rules.MaskedMax.apply(x, inside)  # (B, 1, D); -inf for empty sets
-        out = rules.empty_to_zero(out, active.any(dim=1).view(-1, 1, 1))
+        out = MaskedMax.apply(x, inside)  # (B, 1, D); -inf for empty sets
+        out = empty_to_zero(out, active.any(dim=1).view(-1, 1, 1))
         return out if keepdim else out.squeeze(1)
 
     if not clean:
@@ -96,7 +96,7 @@ def _pool(
             total = torch.bmm(weights, x)  # (B, 1, D)
         count = weights.sum(dim=2, keepdim=True)  # (B, 1, 1)
     if pool is PoolType.MEAN:
-        total = total / rules.mean_divisor(count)  # empty sets: 0 / 1
+        total = total / mean_divisor(count)  # empty sets: 0 / 1
     return total if keepdim else total.squeeze(1)
 
 

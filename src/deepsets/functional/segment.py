@@ -31,7 +31,7 @@ from .._validation import (
     check_segment_input,
     resolve_option,
 )
-from . import _rules as rules
+from ._rules import IndexMax, active_of, empty_to_zero, mean_divisor, widens
 
 __all__ = ["segment_pool"]
 
@@ -72,7 +72,7 @@ def jagged_parts(x: Tensor, mask: Tensor | None = None, *, clean: bool = True) -
     if mask is None:
         return JaggedParts(values, divisor, index, num_sets, None, None)
     weights = jagged_values(mask).reshape(-1)
-    active = rules.active_of(weights)
+    active = active_of(weights)
     if clean:
         values = values.masked_fill(~active.unsqueeze(-1), 0.0)
     return JaggedParts(values, divisor, index, num_sets, weights, active)
@@ -126,7 +126,7 @@ def _segment_pool(
     Returns:
         ``(S, D)``.
     """
-    if rules.widens(pool, values.dtype):
+    if widens(pool, values.dtype):
         wide = _segment_pool(
             values.float(),
             pool,
@@ -140,15 +140,15 @@ def _segment_pool(
         return wide.to(values.dtype)
     width = values.shape[1]
     if weights is not None and active is None:
-        active = rules.active_of(weights)
+        active = active_of(weights)
 
     if pool is PoolType.MAX:
-        out = rules.IndexMax.apply(values, index, num_sets, active)
+        out = IndexMax.apply(values, index, num_sets, active)
         if active is None:  # empty sets are rows scatter_reduce never touched: already 0
             return out
         hits = torch.zeros(num_sets, dtype=torch.int32, device=values.device)
         nonempty = hits.index_add_(0, index, active.to(torch.int32)).unsqueeze(-1) > 0
-        return rules.empty_to_zero(out, nonempty)
+        return empty_to_zero(out, nonempty)
 
     if active is not None and not clean:
         values = values.masked_fill(~active.unsqueeze(-1), 0.0)  # replace: NaN cannot leak
@@ -168,7 +168,7 @@ def _segment_pool(
     w = weights.to(values.dtype)  # a bool mask becomes 0/1 weights
     count = torch.zeros(num_sets, dtype=values.dtype, device=values.device)
     count = count.index_add_(0, index, w).unsqueeze(-1)  # real weights: may lie in (0, 1)
-    return total / rules.mean_divisor(count)
+    return total / mean_divisor(count)
 
 
 def segment_pool(
