@@ -126,11 +126,6 @@ class EquivariantLinear(nn.Module, EquivariantModule):
         return int(self.basis.shape[0])
 
     @property
-    def weight_numel(self) -> int:
-        """Registered parameters (weight and bias coordinates)."""
-        return self.weight.numel() + (0 if self.bias is None else self.bias.numel())
-
-    @property
     def dense_numel(self) -> int:
         """Parameters of the equivalent dense ``nn.Linear`` (:meth:`export`)."""
         d_out = self.out_action.dim * self.output_dim
