@@ -1,4 +1,4 @@
-"""A tiny study, run once for the tests of this folder (seconds)."""
+"""A tiny power-spectrum run, once for the tests of this folder (seconds)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,8 @@ TINY: dict[str, Any] = {
 def tiny_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     pytest.importorskip("lightning")
     pytest.importorskip("matplotlib")
-    from deepsets.study import PowerSpectrumConfig, run_power_spectrum
+    from deepsets.experiments.power_spectrum.config import PowerSpectrumConfig
+    from deepsets.experiments.power_spectrum.run import run_power_spectrum
 
     out = tmp_path_factory.mktemp("tiny-study")
     metrics = run_power_spectrum(PowerSpectrumConfig(out=str(out), **TINY))

@@ -1,4 +1,4 @@
-"""The power-spectrum task: data of eq. 4, encodings, the network, the baselines."""
+"""The power-spectrum data: functions of eq. 4, the training stream, encodings, fixed test sets."""
 
 from __future__ import annotations
 
@@ -9,25 +9,17 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from deepsets.tasks._seeding import generator_for
-from deepsets.tasks.power_spectrum import (
+from deepsets.experiments._common import generator_for
+from deepsets.experiments.power_spectrum.baselines import EULER_GAMMA
+from deepsets.experiments.power_spectrum.data import (
     ENCODINGS,
-    EULER_GAMMA,
-    PowerSpectrumNet,
-    dense_parameter_count,
     encode,
     evaluate_functions,
-    evaluate_mse,
     fixed_spectra,
-    least_squares_log_power,
     make_stream_sampler,
-    parameter_count,
-    prior_log_power,
     sample_at,
     sample_power_spectrum,
-    squared_errors,
 )
-from deepsets.testing import assert_invariant
 
 
 def _batch(seed: int, *, batch: int = 8, set_size: int = 16, k_max: int = 4):
@@ -86,42 +78,6 @@ def test_function_values_follow_eq4_term_by_term() -> None:
     assert torch.allclose(data.y.double(), direct, atol=1e-4)
 
 
-def test_prior_mse_on_data_is_pi_squared_over_six() -> None:
-    per_k = evaluate_mse(
-        lambda b: prior_log_power(4, b.x.shape[0]),
-        k_fin=4,
-        k_max=4,
-        set_size=2,
-        num_sets=16_384,
-        seed=5,
-        chunk=4096,
-    )
-    assert per_k.shape == (4,)
-    assert torch.allclose(per_k, torch.full((4,), math.pi**2 / 6), atol=0.1)
-
-
-def test_least_squares_is_exact_on_noiseless_low_frequency_data() -> None:
-    data = _batch(2, batch=32, set_size=64, k_max=3)
-    estimate = least_squares_log_power(data.x, data.y, k_fit=5, k_fin=3)
-    assert estimate.shape == (32, 3)
-    assert float((estimate - data.target(3)).square().mean()) < 1e-6
-    # Frequencies 4 and 5 are absent: their fitted power is ~0.
-    high = least_squares_log_power(data.x, data.y, k_fit=5, k_fin=5)[:, 3:]
-    assert float(high.max()) < math.log(1e-8)
-
-
-def test_least_squares_aliases_when_the_fit_is_too_short() -> None:
-    data = _batch(2, batch=64, set_size=64, k_max=16)
-    short = least_squares_log_power(data.x, data.y, k_fit=2, k_fin=2)
-    assert float((short - data.target(2)).square().mean()) > 1e-3
-
-
-def test_least_squares_rejects_k_fin_above_k_fit() -> None:
-    data = _batch(0)
-    with pytest.raises(ValueError, match="k_fin must be <= k_fit"):
-        least_squares_log_power(data.x, data.y, k_fit=2, k_fin=3)
-
-
 def test_encodings() -> None:
     x = torch.rand(2, 5) * 2 * math.pi
     y = torch.randn(2, 5)
@@ -146,52 +102,6 @@ def test_circle_encoding_turns_a_shift_into_a_rotation(shift: float) -> None:
     assert torch.equal(moved[..., 2], y[0].expand_as(moved[..., 2]))
 
 
-@given(
-    encoding=st.sampled_from(sorted(ENCODINGS)),
-    depth=st.integers(1, 3),
-    set_size=st.integers(1, 12),
-    seed=st.integers(0, 2**16),
-)
-def test_network_is_permutation_invariant(
-    encoding: str, depth: int, set_size: int, seed: int
-) -> None:
-    torch.manual_seed(seed)
-    model = PowerSpectrumNet(ENCODINGS[encoding], depth=depth, width=6, k_fin=3).double()
-    data = _batch(seed, batch=3, set_size=set_size)
-    features = encode(data.x, data.y, encoding).double()
-    assert model(features).shape == (3, 3)
-    assert_invariant(model, features, generator=torch.Generator().manual_seed(seed))
-    mask = torch.rand(3, set_size, generator=torch.Generator().manual_seed(seed)) < 0.7
-    mask[:, 0] = True
-    assert_invariant(model, features, mask, generator=torch.Generator().manual_seed(seed))
-
-
-def test_network_mean_pooling_ignores_repeating_the_set() -> None:
-    torch.manual_seed(0)
-    model = PowerSpectrumNet(3, depth=2, width=8, k_fin=4).double()
-    features = torch.randn(2, 5, 3, dtype=torch.float64)
-    assert torch.allclose(model(features), model(features.repeat(1, 3, 1)), atol=1e-12)
-
-
-@pytest.mark.parametrize(("input_dim", "depth", "width", "k_fin"), [(2, 1, 4, 4), (3, 4, 16, 8)])
-def test_network_parameter_count(input_dim: int, depth: int, width: int, k_fin: int) -> None:
-    model = PowerSpectrumNet(input_dim, depth=depth, width=width, k_fin=k_fin)
-    expected = (
-        (2 * input_dim + 1) * width + (depth - 1) * (2 * width**2 + width) + (width + 1) * k_fin
-    )
-    assert parameter_count(model) == expected
-    assert "PermutationEquivariantLayer" in repr(model)
-
-
-def test_network_rejects_bad_sizes() -> None:
-    with pytest.raises(ValueError, match="depth"):
-        PowerSpectrumNet(2, depth=0, width=4, k_fin=4)
-
-
-def test_dense_parameter_count_is_the_seeds_footnote() -> None:
-    assert dense_parameter_count(512, [2, 4]) == (512 * 2) * (512 * 4) + 512 * 4 == 2_099_200
-
-
 def test_fixed_spectra_are_shared_across_set_sizes() -> None:
     log_power, phase = fixed_spectra(6, 4, seed=1)
     again = fixed_spectra(6, 4, seed=1)
@@ -202,18 +112,3 @@ def test_fixed_spectra_are_shared_across_set_sizes() -> None:
     assert torch.allclose(small.y, evaluate_functions(small.x, log_power, phase))
     with pytest.raises(ValueError, match="log_power and phase"):
         sample_at(log_power, phase[:, :2], 8, seed=1)
-
-
-def test_squared_errors_do_not_depend_on_chunking() -> None:
-    log_power, phase = fixed_spectra(10, 4, seed=2)
-    batch = sample_at(log_power, phase, 16, seed=2)
-
-    def predict(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return least_squares_log_power(x, y, 4, 4) + 0.1 * y.mean(1, keepdim=True)
-
-    whole = squared_errors(predict, batch, 4)
-    chunked = squared_errors(predict, batch, 4, max_elements=16 * 3)
-    assert whole.shape == (10, 4)
-    assert torch.allclose(whole, chunked)
-    manual = (predict(batch.x, batch.y).double() - batch.log_power.double()).square()
-    assert torch.allclose(whole, manual)
