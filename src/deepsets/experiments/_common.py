@@ -83,6 +83,14 @@ class RunDirectory:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
 
+    @classmethod
+    def for_config(cls, config: Any) -> RunDirectory:
+        """The run directory ``config.out``, with ``config.json`` written first (so even a
+        crashed run says how it was started)."""
+        run_dir = cls(config.out)
+        run_dir.write_json("config.json", config.to_dict())
+        return run_dir
+
     @property
     def figures(self) -> Path:
         """``figures/`` (not created until something is drawn)."""

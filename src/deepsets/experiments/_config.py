@@ -73,6 +73,19 @@ class ExperimentConfig:
         return asdict(self)  # type: ignore[call-overload]
 
     @classmethod
+    def coerce(cls: type[C], config: object) -> C:
+        """``config`` itself, or the configuration of a dict of its fields.
+
+        Raises:
+            TypeError: for anything else, naming the class.
+        """
+        if isinstance(config, dict):
+            config = cls(**config)
+        if not isinstance(config, cls):
+            raise TypeError(f"config must be {cls.__name__} or dict; got {type(config).__name__}")
+        return config
+
+    @classmethod
     def from_file(cls: type[C], path: str | Path) -> C:
         """Read a JSON (or, by suffix, TOML) config file holding (some of) the fields."""
         return cls(**read_config_file(path, [f.name for f in fields(cls)]))  # type: ignore[arg-type]

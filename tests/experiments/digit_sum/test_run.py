@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -11,20 +10,11 @@ import pytest
 
 pytest.importorskip("lightning")
 
-from deepsets.cli import add_experiment_parser
-from deepsets.experiments import get_experiment
 from deepsets.experiments.digit_sum.config import DigitSumConfig
 from deepsets.experiments.digit_sum.data import VARIANTS
 from deepsets.experiments.digit_sum.run import run_digit_sum
 
-
-def _parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="deepsets")
-    sub = root.add_subparsers(dest="command", required=True)
-    parser = add_experiment_parser(sub, get_experiment("digit-sum"))
-    assert parser.prog.endswith("digit-sum")
-    return root
-
+from .test_config import _parser
 
 TINY = {
     "steps": 30,

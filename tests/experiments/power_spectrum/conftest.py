@@ -32,6 +32,14 @@ TINY: dict[str, Any] = {
 }
 
 
+def sample_batch(seed: int, *, batch: int = 8, set_size: int = 16, k_max: int = 4) -> Any:
+    """A seeded batch of functions of eq. 4 (for the tests of this folder)."""
+    from deepsets.experiments._common import generator_for
+    from deepsets.experiments.power_spectrum.data import sample_power_spectrum
+
+    return sample_power_spectrum(batch, set_size, k_max, generator=generator_for(seed))
+
+
 @pytest.fixture(scope="session")
 def tiny_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     pytest.importorskip("lightning")

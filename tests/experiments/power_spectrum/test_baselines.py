@@ -7,7 +7,6 @@ import math
 import pytest
 import torch
 
-from deepsets.experiments._common import generator_for
 from deepsets.experiments.power_spectrum.baselines import (
     PRIOR_MSE,
     LeastSquaresEstimator,
@@ -15,12 +14,9 @@ from deepsets.experiments.power_spectrum.baselines import (
     least_squares_log_power,
     prior_log_power,
 )
-from deepsets.experiments.power_spectrum.data import sample_power_spectrum
 from deepsets.experiments.power_spectrum.evaluate import evaluate_mse
 
-
-def _batch(seed: int, *, batch: int = 8, set_size: int = 16, k_max: int = 4):
-    return sample_power_spectrum(batch, set_size, k_max, generator=generator_for(seed))
+from .conftest import sample_batch
 
 
 def test_prior_mse_on_data_is_pi_squared_over_six() -> None:
@@ -38,7 +34,7 @@ def test_prior_mse_on_data_is_pi_squared_over_six() -> None:
 
 
 def test_least_squares_is_exact_on_noiseless_low_frequency_data() -> None:
-    data = _batch(2, batch=32, set_size=64, k_max=3)
+    data = sample_batch(2, batch=32, set_size=64, k_max=3)
     estimate = least_squares_log_power(data.x, data.y, k_fit=5, k_fin=3)
     assert estimate.shape == (32, 3)
     assert float((estimate - data.target(3)).square().mean()) < 1e-6
@@ -48,19 +44,19 @@ def test_least_squares_is_exact_on_noiseless_low_frequency_data() -> None:
 
 
 def test_least_squares_aliases_when_the_fit_is_too_short() -> None:
-    data = _batch(2, batch=64, set_size=64, k_max=16)
+    data = sample_batch(2, batch=64, set_size=64, k_max=16)
     short = least_squares_log_power(data.x, data.y, k_fit=2, k_fin=2)
     assert float((short - data.target(2)).square().mean()) > 1e-3
 
 
 def test_least_squares_rejects_k_fin_above_k_fit() -> None:
-    data = _batch(0)
+    data = sample_batch(0)
     with pytest.raises(ValueError, match="k_fin must be <= k_fit"):
         least_squares_log_power(data.x, data.y, k_fit=2, k_fin=3)
 
 
 def test_estimators_predict_what_the_functions_compute() -> None:
-    data = _batch(3, batch=5, set_size=32, k_max=3)
+    data = sample_batch(3, batch=5, set_size=32, k_max=3)
     prior = PriorEstimator(3).predict(data.x, data.y)
     assert torch.equal(prior, prior_log_power(3, 5))
     k = torch.arange(1, 4, dtype=torch.float32)

@@ -21,13 +21,11 @@ from deepsets.experiments.power_spectrum.data import (
     sample_power_spectrum,
 )
 
-
-def _batch(seed: int, *, batch: int = 8, set_size: int = 16, k_max: int = 4):
-    return sample_power_spectrum(batch, set_size, k_max, generator=generator_for(seed))
+from .conftest import sample_batch
 
 
 def test_generator_is_reproducible_and_seed_dependent() -> None:
-    a, b, c = _batch(3), _batch(3), _batch(4)
+    a, b, c = sample_batch(3), sample_batch(3), sample_batch(4)
     for name in ("x", "y", "log_power", "phase"):
         assert torch.equal(getattr(a, name), getattr(b, name))
         assert not torch.equal(getattr(a, name), getattr(c, name))
@@ -71,7 +69,7 @@ def test_spectrum_statistics_match_eq4() -> None:
 
 
 def test_function_values_follow_eq4_term_by_term() -> None:
-    data = _batch(1, batch=3, set_size=5, k_max=70)  # more than one frequency chunk
+    data = sample_batch(1, batch=3, set_size=5, k_max=70)  # more than one frequency chunk
     k = torch.arange(1, 71, dtype=torch.float64)
     angle = data.x.double()[..., None] * k + data.phase.double()[:, None, :]
     direct = ((0.5 * data.log_power.double())[:, None, :].exp() * angle.cos()).sum(-1)

@@ -7,8 +7,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from deepsets.experiments._common import generator_for
-from deepsets.experiments.power_spectrum.data import ENCODINGS, encode, sample_power_spectrum
+from deepsets.experiments.power_spectrum.data import ENCODINGS, encode
 from deepsets.experiments.power_spectrum.model import (
     NetworkEstimator,
     PowerSpectrumNet,
@@ -19,9 +18,7 @@ from deepsets.experiments.power_spectrum.model import (
 )
 from deepsets.testing import assert_invariant
 
-
-def _batch(seed: int, *, batch: int = 8, set_size: int = 16, k_max: int = 4):
-    return sample_power_spectrum(batch, set_size, k_max, generator=generator_for(seed))
+from .conftest import sample_batch
 
 
 @given(
@@ -35,7 +32,7 @@ def test_network_is_permutation_invariant(
 ) -> None:
     torch.manual_seed(seed)
     model = PowerSpectrumNet(ENCODINGS[encoding], depth=depth, width=6, k_fin=3).double()
-    data = _batch(seed, batch=3, set_size=set_size)
+    data = sample_batch(seed, batch=3, set_size=set_size)
     features = encode(data.x, data.y, encoding).double()
     assert model(features).shape == (3, 3)
     assert_invariant(model, features, generator=torch.Generator().manual_seed(seed))
@@ -88,7 +85,7 @@ def test_build_model() -> None:
 def test_network_estimator_encodes_and_runs_the_model() -> None:
     torch.manual_seed(0)
     model = build_model("raw", depth=1, width=4, k_fin=2)
-    data = _batch(1, batch=3, set_size=5)
+    data = sample_batch(1, batch=3, set_size=5)
     expected = model(encode(data.x, data.y, "raw"))
     assert torch.equal(NetworkEstimator(model, "raw").predict(data.x, data.y), expected)
     with pytest.raises(ValueError, match="encoding must be one of"):

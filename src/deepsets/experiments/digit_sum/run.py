@@ -116,13 +116,9 @@ def run_digit_sum(config: DigitSumConfig | dict[str, Any]) -> dict[str, Any]:
         {"accuracy": {size: acc}, "mae": {size: err}, "min_accuracy", ...}}}``; sizes are
         string keys, as in ``metrics.json``.
     """
-    if isinstance(config, dict):
-        config = DigitSumConfig(**config)
-    if not isinstance(config, DigitSumConfig):
-        raise TypeError(f"config must be DigitSumConfig or dict; got {type(config).__name__}")
+    config = DigitSumConfig.coerce(config)
     start = time.perf_counter()
-    run_dir = RunDirectory(config.out)
-    run_dir.write_json("config.json", config.to_dict())
+    run_dir = RunDirectory.for_config(config)
     data = load_digit_images() if Variant.IMAGE.value in config.variants else None
     with torch_threads(config.threads):
         variants = {

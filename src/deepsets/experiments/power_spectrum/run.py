@@ -223,13 +223,9 @@ def run_power_spectrum(config: PowerSpectrumConfig | dict[str, Any]) -> dict[str
         model (the first encoding, averaged over seeds), plus ``encodings``, ``runs``,
         ``grid``, ``noise``, ``baselines`` and ``parameters`` in detail.
     """
-    if isinstance(config, dict):
-        config = PowerSpectrumConfig(**config)
-    if not isinstance(config, PowerSpectrumConfig):
-        raise TypeError(f"config must be PowerSpectrumConfig or dict; got {type(config).__name__}")
+    config = PowerSpectrumConfig.coerce(config)
     start = time.perf_counter()
-    run_dir = RunDirectory(config.out)
-    run_dir.write_json("config.json", config.to_dict())
+    run_dir = RunDirectory.for_config(config)
     with torch_threads(config.threads):
         jobs = _jobs(config)
         todo = [job for job in jobs if not job.get("reuse")]
