@@ -15,6 +15,7 @@ pytest.importorskip("matplotlib")
 
 from deepsets import __version__
 from deepsets.cli import MALLOC_SETTINGS, build_parser, main
+from deepsets.experiments import EXPERIMENTS
 
 # A study that trains for seconds: one seed, two encodings, the 1×1 grid reuses the main
 # model, a 2-step noise model.
@@ -86,7 +87,7 @@ def test_power_spectrum_end_to_end_and_resume(
 
 
 def test_config_file_round_trip_json_and_toml(tmp_path: Path) -> None:
-    from deepsets.study.config import config_from_args
+    from deepsets.experiments.power_spectrum.config import config_from_args
 
     parser = build_parser()
     args = parser.parse_args(["power-spectrum", "--out", str(tmp_path), *TINY])
@@ -112,7 +113,7 @@ def test_config_file_round_trip_json_and_toml(tmp_path: Path) -> None:
     [
         (["--encodings", "polar"], "encodings must be one of 'raw', 'circle'; got 'polar'"),
         (["--k-fin", "5"], "k_fin must be <= k_max=4"),
-        (["--steps", "0"], "steps must be >= 1"),
+        (["--steps", "0"], "steps must be a positive int; got 0"),
         (["--lr-schedule", "step"], "lr_schedule must be one of"),
         (["--lstsq-k", "2"], "lstsq_k must be >= k_fin=4"),
         (["--accelerator", "abacus"], "accelerator must be one of"),
@@ -152,13 +153,12 @@ def test_bad_flags_are_usage_errors(argv: list[str], capsys: pytest.CaptureFixtu
     assert "usage: deepsets" in capsys.readouterr().err
 
 
-def test_help_lists_both_commands(capsys: pytest.CaptureFixture[str]) -> None:
+def test_help_lists_every_experiment(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["--help"])
     text = capsys.readouterr().out
-    assert "power-spectrum" in text
-    if (Path(__file__).parents[1] / "src/deepsets/tasks/digit_sum.py").exists():
-        assert "digit-sum" in text
+    for experiment in EXPERIMENTS:
+        assert experiment.name in text and experiment.help[:30] in text.replace("\n", " ")
 
 
 @pytest.mark.slow
@@ -173,32 +173,3 @@ def test_python_dash_m_runs_the_cli() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"deepsets {__version__}"
-
-
-def test_restart_sets_malloc_variables_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    import platform
-
-    from deepsets import cli
-
-    calls: list[tuple[str, list[str], dict[str, str]]] = []
-    monkeypatch.setattr(cli.os, "execve", lambda *a: calls.append(a))
-    monkeypatch.setattr(cli.sys, "platform", "linux")
-    monkeypatch.setattr(platform, "libc_ver", lambda: ("glibc", "2.36"))
-    monkeypatch.setattr(cli.sys, "argv", ["deepsets", "power-spectrum", "--preset", "quick"])
-    for key in MALLOC_SETTINGS:
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.delenv("DEEPSETS_MALLOC_TUNING", raising=False)
-    cli._restart_with_malloc_settings()
-    assert len(calls) == 1
-    _executable, argv, env = calls[0]
-    assert argv == [sys.executable, "-m", "deepsets", "power-spectrum", "--preset", "quick"]
-    assert all(env[key] == value for key, value in MALLOC_SETTINGS.items())
-    # Already set, or switched off: no restart.
-    for key, value in MALLOC_SETTINGS.items():
-        monkeypatch.setenv(key, value)
-    cli._restart_with_malloc_settings()
-    for key in MALLOC_SETTINGS:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("DEEPSETS_MALLOC_TUNING", "0")
-    cli._restart_with_malloc_settings()
-    assert len(calls) == 1

@@ -22,7 +22,7 @@ import torch
 from lightning.pytorch import Callback
 
 from deepsets import DeepSetsInvariant
-from deepsets.tasks._seeding import generator_for
+from deepsets.experiments._common import generator_for
 from deepsets.training import EngineSettings, SetModelModule, fit_stream
 
 

@@ -1,12 +1,14 @@
-"""Studies the library ships as commands: the power-spectrum study of ``deepsets
-power-spectrum`` (settings, driver, figures, report).
+"""Deprecated: moved to :mod:`deepsets.experiments.power_spectrum`.
 
-Needs the ``train`` extra: ``pip install "deepsets[train]"``.
+This module re-exports the names and warns (DeprecationWarning) on import.
 """
 
-from .config import PRESETS, PowerSpectrumConfig, load_config_file
-from .power_spectrum import build_model, parameter_comparison, run_power_spectrum
-from .report import size_sweep_ratio
+import warnings
+
+from ..experiments.power_spectrum.config import PRESETS, PowerSpectrumConfig, load_config_file
+from ..experiments.power_spectrum.model import build_model, parameter_comparison
+from ..experiments.power_spectrum.report import size_sweep_ratio
+from ..experiments.power_spectrum.run import run_power_spectrum
 
 __all__ = [
     "PRESETS",
@@ -17,3 +19,10 @@ __all__ = [
     "run_power_spectrum",
     "size_sweep_ratio",
 ]
+
+warnings.warn(
+    "deepsets.study is deprecated and will be removed; "
+    "import from deepsets.experiments.power_spectrum instead",
+    DeprecationWarning,
+    stacklevel=2,
+)

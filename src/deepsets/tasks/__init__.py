@@ -1,6 +1,14 @@
-"""Tasks: data, models and evaluation of the studies (``power_spectrum``, ``digit_sum``).
+"""Deprecated: moved to :mod:`deepsets.experiments`.
 
-The submodules are imported on demand; none is loaded by ``import deepsets``.
+This module re-exports the names and warns (DeprecationWarning) on import.
 """
 
+import warnings
+
 __all__: list[str] = []
+
+warnings.warn(
+    "deepsets.tasks is deprecated and will be removed; import from deepsets.experiments instead",
+    DeprecationWarning,
+    stacklevel=2,
+)

@@ -1,29 +1,17 @@
-"""Counter-based seeding: a random stream that is a pure function of ``(seed, ...)``.
+"""Deprecated: moved to :mod:`deepsets.experiments._common`.
 
-Resuming training mid-stream, or drawing on another rank, must not depend on how many
-numbers were drawn before. Every batch therefore gets its own generator, seeded by a hash
-of ``(seed, stream, rank, step)``.
+This module re-exports the names and warns (DeprecationWarning) on import.
 """
 
-from __future__ import annotations
+import warnings
 
-import hashlib
-
-import torch
+from ..experiments._common import generator_for, mix_seed
 
 __all__ = ["generator_for", "mix_seed"]
 
-_MASK_63 = (1 << 63) - 1
-
-
-def mix_seed(*parts: int) -> int:
-    """A 63-bit seed from integers, well mixed (SHA-256), stable across runs and platforms."""
-    text = ",".join(str(int(p)) for p in parts).encode()
-    return int.from_bytes(hashlib.sha256(text).digest()[:8], "little") & _MASK_63
-
-
-def generator_for(*parts: int, device: torch.device | str = "cpu") -> torch.Generator:
-    """A fresh ``torch.Generator`` on ``device`` seeded by :func:`mix_seed` of ``parts``."""
-    generator = torch.Generator(device=device)
-    generator.manual_seed(mix_seed(*parts))
-    return generator
+warnings.warn(
+    "deepsets.tasks._seeding is deprecated and will be removed; "
+    "import from deepsets.experiments._common instead",
+    DeprecationWarning,
+    stacklevel=2,
+)

@@ -1,4 +1,4 @@
-"""Figures 1–5 of the study are drawn as PNG and SVG."""
+"""Figures 1–5 of the power-spectrum experiment are drawn as PNG and SVG."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""report.md: the headline table, the baselines, the seed's claims."""
+"""report.md: the headline table, the baselines, the blog post's claims."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from deepsets.study.report import size_sweep_ratio
+from deepsets.experiments.power_spectrum.report import size_sweep_ratio
 
 
 def test_size_sweep_ratio() -> None:

@@ -1,4 +1,4 @@
-"""A tiny study, run once for the tests of this folder (seconds)."""
+"""A tiny power-spectrum run, once for the tests of this folder (seconds)."""
 
 from __future__ import annotations
 
@@ -32,11 +32,20 @@ TINY: dict[str, Any] = {
 }
 
 
+def sample_batch(seed: int, *, batch: int = 8, set_size: int = 16, k_max: int = 4) -> Any:
+    """A seeded batch of functions of eq. 4 (for the tests of this folder)."""
+    from deepsets.experiments._common import generator_for
+    from deepsets.experiments.power_spectrum.data import sample_power_spectrum
+
+    return sample_power_spectrum(batch, set_size, k_max, generator=generator_for(seed))
+
+
 @pytest.fixture(scope="session")
 def tiny_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     pytest.importorskip("lightning")
     pytest.importorskip("matplotlib")
-    from deepsets.study import PowerSpectrumConfig, run_power_spectrum
+    from deepsets.experiments.power_spectrum.config import PowerSpectrumConfig
+    from deepsets.experiments.power_spectrum.run import run_power_spectrum
 
     out = tmp_path_factory.mktemp("tiny-study")
     metrics = run_power_spectrum(PowerSpectrumConfig(out=str(out), **TINY))

@@ -1,4 +1,4 @@
-"""Settings of the power-spectrum study: presets, validation, config files."""
+"""Settings of the power-spectrum experiment: presets, validation, config files."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("lightning")
 
-from deepsets.study.config import (
+from deepsets.experiments.power_spectrum.config import (
     PRESETS,
     PowerSpectrumConfig,
     add_config_arguments,
@@ -19,7 +19,7 @@ from deepsets.study.config import (
 )
 
 
-def test_quick_preset_is_the_default_and_paper_is_the_seeds_scale() -> None:
+def test_quick_preset_is_the_default_and_paper_is_the_blog_posts_scale() -> None:
     quick = PowerSpectrumConfig(**PRESETS["quick"])
     assert quick == PowerSpectrumConfig()
     paper = PowerSpectrumConfig(preset="paper", **PRESETS["paper"])
@@ -46,9 +46,9 @@ def test_every_setting_is_a_flag() -> None:
     [
         ({"preset": "huge"}, ValueError, "preset"),
         ({"k_fin": 5}, ValueError, "k_fin must be <= k_max=4; got 5"),
-        ({"width": 0}, ValueError, "width must be >= 1; got 0"),
+        ({"width": 0}, ValueError, "width must be a positive int; got 0"),
         ({"depth": 2.5}, TypeError, "depth must be an int"),
-        ({"seeds": []}, ValueError, "seeds must hold at least one seed"),
+        ({"seeds": []}, ValueError, "seeds must hold at least one value"),
         (
             {"encodings": ["raw", "polar"]},
             ValueError,

@@ -1,11 +1,9 @@
-"""The study driver: models, parameter counts, jobs, the metrics of a tiny run."""
+"""The driver: jobs, the metrics of a tiny run, workers."""
 
 from __future__ import annotations
 
 import math
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,34 +11,15 @@ import pytest
 
 pytest.importorskip("lightning")
 
-from deepsets.study import (
-    PowerSpectrumConfig,
-    build_model,
-    parameter_comparison,
-    run_power_spectrum,
-)
-from deepsets.study.power_spectrum import PRIOR_MSE, _dense_count, _jobs
-from deepsets.tasks.power_spectrum import dense_parameter_count, parameter_count
-
-
-def test_parameter_comparison_is_the_seeds_20_against_2099200() -> None:
-    counts = parameter_comparison(512)
-    assert counts["equivariant"] == 2 * 4 * 2 + 4 == 20
-    assert counts["dense"] == (2 * 512) * (4 * 512) + 4 * 512 == 2_099_200
-    assert parameter_comparison(3)["dense"] == 6 * 12 + 12
+from deepsets.experiments.power_spectrum.baselines import PRIOR_MSE
+from deepsets.experiments.power_spectrum.config import PowerSpectrumConfig
+from deepsets.experiments.power_spectrum.model import dense_parameter_count
+from deepsets.experiments.power_spectrum.run import _dense_count, _jobs, run_power_spectrum
 
 
 def test_dense_count_of_the_main_model() -> None:
     config = PowerSpectrumConfig(set_size=8, depth=2, width=5)
     assert _dense_count(config, 3) == dense_parameter_count(8, [3, 5, 5], k_fin=4)
-
-
-def test_build_model() -> None:
-    model = build_model("circle", depth=2, width=5, k_fin=4)
-    assert model.input_dim == 3 and model.depth == 2
-    assert parameter_count(build_model("raw", depth=1, width=4, k_fin=4)) == 20 + 5 * 4
-    with pytest.raises(ValueError, match="encoding must be one of"):
-        build_model("polar", depth=1, width=4, k_fin=4)
 
 
 def test_jobs_reuse_main_models_in_the_grid() -> None:
@@ -98,44 +77,3 @@ def test_two_workers_give_the_same_numbers_as_one(
     assert "loss=" not in printed and "Training" not in printed  # no worker step bars
     assert one["per_k_mse"] == two["per_k_mse"]
     assert one["encodings"]["raw"]["test_mse"] == two["encodings"]["raw"]["test_mse"]
-
-
-_FAILING_POOL = """
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
-
-from deepsets.study import power_spectrum
-
-
-def job(i):
-    for _ in range(20_000):  # far more progress reports than a pipe holds unread
-        power_spectrum._STEP_QUEUE.put(20)
-    if i == 0:
-        raise RuntimeError("job 0 failed")
-    return i
-
-
-if __name__ == "__main__":
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    try:
-        with ProcessPoolExecutor(
-            2, mp_context=context, initializer=power_spectrum._set_step_queue, initargs=(queue,)
-        ) as pool:
-            futures = [pool.submit(job, i) for i in range(3)]
-            futures[0].result()
-    except RuntimeError as error:
-        print(error)
-"""
-
-
-@pytest.mark.slow
-def test_a_failing_job_does_not_hang_the_workers_on_unread_progress(tmp_path: Path) -> None:
-    """When a job fails the parent stops reading progress reports; workers must still exit
-    (without cancel_join_thread they wait for the pipe forever and the pool never shuts down)."""
-    script = tmp_path / "failing_pool.py"
-    script.write_text(_FAILING_POOL, encoding="utf-8")
-    done = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True
-    )
-    assert "job 0 failed" in done.stdout

@@ -1,0 +1,199 @@
+r"""Data of the power-spectrum experiment: random periodic functions and their samples.
+
+The functions (eq. 4 of the blog post "Permutation-equivariant neural networks for power
+spectrum estimation") are
+
+.. math::
+
+    f(x) = \sum_{k=1}^{k_{\max}} \sqrt{p_k}\, \cos(k x + \phi_k), \qquad
+    \phi_k \sim U[0, 2\pi), \quad p_k \sim \mathrm{Exp}(\text{mean } 1/k^2),
+
+sampled at ``N`` points :math:`x_n \sim U[0, 2\pi)`. The target is :math:`\log p_k` for
+:math:`k = 1..K_{\text{fin}}`. Every draw is a pure function of a seed: the training
+stream of ``(seed, step, rank)``, the test set of ``(test_seed, set_size, k_max)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+import torch
+from torch import Tensor
+
+from ..._validation import check_dim, resolve_option
+from .._common import generator_for
+
+__all__ = [
+    "ENCODINGS",
+    "Encoding",
+    "PowerSpectrumBatch",
+    "encode",
+    "evaluate_functions",
+    "fixed_spectra",
+    "make_stream_sampler",
+    "sample_at",
+    "sample_functions",
+    "sample_power_spectrum",
+]
+
+
+class Encoding(str, Enum):
+    """How a sample ``(x, f(x))`` is given to the network."""
+
+    RAW = "raw"
+    CIRCLE = "circle"
+
+
+#: Input encodings: feature width per element.
+ENCODINGS: dict[str, int] = {Encoding.RAW.value: 2, Encoding.CIRCLE.value: 3}
+
+
+# Stream ids, so the training stream, the test set and figure data never share numbers.
+TRAIN_STREAM = 0
+
+
+TEST_STREAM = 1
+
+
+SWEEP_STREAM = 2
+
+
+@dataclass
+class PowerSpectrumBatch:
+    """A batch of sampled functions.
+
+    Shapes:
+        - ``x``: ``(B, N)`` sample positions in ``[0, 2π)``
+        - ``y``: ``(B, N)`` function values ``f(x)``
+        - ``log_power``: ``(B, k_max)`` the drawn :math:`\\log p_k`, ``k = 1..k_max``
+        - ``phase``: ``(B, k_max)`` the drawn :math:`\\phi_k`
+    """
+
+    x: Tensor
+    y: Tensor
+    log_power: Tensor
+    phase: Tensor
+
+    def target(self, k_fin: int) -> Tensor:
+        """The regression target :math:`\\log p_k`, ``k = 1..k_fin``: ``(B, k_fin)``."""
+        return self.log_power[:, :k_fin]
+
+
+def _draw_spectrum(
+    batch: int, k_max: int, generator: torch.Generator, device: torch.device
+) -> tuple[Tensor, Tensor]:
+    k = torch.arange(1, k_max + 1, device=device, dtype=torch.float32)
+    unit_exp = torch.empty(batch, k_max, device=device).exponential_(generator=generator)
+    log_power = unit_exp.log() - 2.0 * k.log()  # (B, K): log of Exp(mean 1/k²)
+    phase = torch.rand(batch, k_max, device=device, generator=generator) * (2 * math.pi)
+    return log_power, phase
+
+
+def evaluate_functions(x: Tensor, log_power: Tensor, phase: Tensor, chunk: int = 64) -> Tensor:
+    """:math:`f(x)` of eq. 4 at positions ``x (B, N)`` for spectra ``(B, K)``: ``(B, N)``.
+
+    Uses :math:`\\cos(kx+\\phi) = \\cos kx \\cos\\phi - \\sin kx \\sin\\phi`, one batched
+    matrix product per chunk of frequencies (memory ``O(B·N·chunk)``).
+    """
+    amplitude = (0.5 * log_power).exp()  # (B, K) = sqrt(p_k)
+    a = amplitude * phase.cos()  # (B, K)
+    b = amplitude * phase.sin()  # (B, K)
+    y = torch.zeros_like(x)
+    k_max = log_power.shape[1]
+    for start in range(0, k_max, chunk):
+        stop = min(start + chunk, k_max)
+        k = torch.arange(start + 1, stop + 1, device=x.device, dtype=x.dtype)
+        angle = x.unsqueeze(-1) * k  # (B, N, C)
+        y += (angle.cos() @ a[:, start:stop, None]).squeeze(-1)
+        y -= (angle.sin() @ b[:, start:stop, None]).squeeze(-1)
+    return y
+
+
+def sample_power_spectrum(
+    batch: int,
+    set_size: int,
+    k_max: int,
+    *,
+    generator: torch.Generator,
+    device: torch.device | str | None = None,
+) -> PowerSpectrumBatch:
+    """Draw ``batch`` random functions (eq. 4) and ``set_size`` iid samples of each.
+
+    Vectorised and on ``device`` (the generator's device by default). The result is a
+    pure function of the generator's state.
+    """
+    device = torch.device(device) if device is not None else generator.device
+    log_power, phase = _draw_spectrum(batch, k_max, generator, device)
+    x = torch.rand(batch, set_size, device=device, generator=generator) * (2 * math.pi)
+    y = evaluate_functions(x, log_power, phase)
+    return PowerSpectrumBatch(x=x, y=y, log_power=log_power, phase=phase)
+
+
+def sample_functions(
+    count: int, k_max: int, grid: int = 512, *, seed: int = 0
+) -> tuple[Tensor, Tensor]:
+    """``count`` functions of eq. 4 on a regular grid, for plots: ``(grid,)``, ``(count, grid)``."""
+    generator = generator_for(seed, 99, k_max)
+    log_power, phase = _draw_spectrum(count, k_max, generator, torch.device("cpu"))
+    x = torch.linspace(0, 2 * math.pi, grid)
+    return x, evaluate_functions(x.expand(count, grid), log_power, phase)
+
+
+def encode(x: Tensor, y: Tensor, encoding: str) -> Tensor:
+    """Per-element features ``(B, N, d)``: ``raw`` = ``(x, y)``, ``circle`` = ``(cos x, sin x, y)``.
+
+    ``circle`` puts the positions on the unit circle, so a rotation ``x → x + c`` acts
+    linearly on the features (the study's appendix); ``raw`` is the study's own input.
+    """
+    if resolve_option(encoding, Encoding, name="encoding") is Encoding.RAW:
+        return torch.stack([x, y], dim=-1)
+    return torch.stack([x.cos(), x.sin(), y], dim=-1)
+
+
+def make_stream_sampler(
+    *, set_size: int, batch_size: int, k_max: int, k_fin: int, encoding: str, seed: int
+) -> Callable[[int, int, torch.device], tuple[Tensor, Tensor]]:
+    """A training stream ``(step, rank, device) -> (features, target)``, a pure function."""
+
+    def sample(step: int, rank: int, device: torch.device) -> tuple[Tensor, Tensor]:
+        generator = generator_for(seed, TRAIN_STREAM, rank, step, device=device)
+        batch = sample_power_spectrum(batch_size, set_size, k_max, generator=generator)
+        return encode(batch.x, batch.y, encoding), batch.target(k_fin)
+
+    return sample
+
+
+def fixed_spectra(num_sets: int, k_max: int, *, seed: int) -> tuple[Tensor, Tensor]:
+    """A fixed draw of ``num_sets`` spectra (eq. 4) on the CPU: ``log_power``, ``phase``.
+
+    The draw depends on ``(seed, k_max, num_sets)`` only, so every model and every set
+    size of a sweep sees the same functions (common random numbers make the comparison
+    between set sizes far less noisy than independent test sets would).
+
+    Shapes:
+        returns ``(num_sets, k_max)`` and ``(num_sets, k_max)``
+    """
+    generator = generator_for(seed, SWEEP_STREAM, k_max, num_sets)
+    return _draw_spectrum(num_sets, k_max, generator, torch.device("cpu"))
+
+
+def sample_at(log_power: Tensor, phase: Tensor, set_size: int, *, seed: int) -> PowerSpectrumBatch:
+    """Sample the given functions at ``set_size`` fresh iid positions (seeded by
+    ``(seed, set_size)``) on the CPU.
+
+    Shapes:
+        ``log_power``, ``phase``: ``(B, K)`` → a batch with ``x``, ``y`` of ``(B, set_size)``
+    """
+    if log_power.shape != phase.shape or log_power.dim() != 2:
+        raise ValueError(
+            "log_power and phase must be equal (B, K) tensors; got "
+            f"{tuple(log_power.shape)} and {tuple(phase.shape)}"
+        )
+    set_size = check_dim(set_size, name="set_size")
+    generator = generator_for(seed, SWEEP_STREAM, set_size)
+    x = torch.rand(log_power.shape[0], set_size, generator=generator) * (2 * math.pi)
+    y = evaluate_functions(x, log_power, phase)
+    return PowerSpectrumBatch(x=x, y=y, log_power=log_power, phase=phase)
