@@ -11,15 +11,13 @@ in one run; medians and the ratios to the flat segment sum are printed.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
 from deepsets import pack_sets, pad_sets
 from deepsets.functional import pooled_outer, segment_pool
+from pooling import time_interleaved  # run as a script: benchmarks/ is on sys.path
 
 
 def flat_segment_sum(rows: Tensor, offsets: Tensor) -> Tensor:
@@ -31,18 +29,6 @@ def flat_segment_sum(rows: Tensor, offsets: Tensor) -> Tensor:
 def jagged_step(packed: Tensor) -> Tensor:
     packed.grad = None  # torch cannot accumulate into a nested tensor's .grad
     return pooled_outer(packed)
-
-
-def time_interleaved(steps: dict[str, Callable[[], Tensor]], repeats: int) -> dict[str, float]:
-    times: dict[str, list[float]] = {name: [] for name in steps}
-    for step in steps.values():  # warm-up
-        step().sum().backward()
-    for _ in range(repeats):
-        for name, step in steps.items():
-            start = time.perf_counter()
-            step().sum().backward()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def run(dtype: torch.dtype, args: argparse.Namespace) -> None:
