@@ -7,7 +7,8 @@ sum / mean / max pooling. See https://arxiv.org/abs/1703.06114.
 from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
 from importlib.metadata import version as _version
 
-from . import functional, ragged, serialization, streaming, testing
+from . import features, functional, ragged, serialization, streaming, testing
+from .features import FourierFeatures
 from .functional import masked_pool, segment_pool
 from .layers import PermutationEquivariantLayer
 from .models import DeepSetsConditional, DeepSetsEquivariant, DeepSetsInvariant
@@ -29,10 +30,12 @@ __all__ = [
     "DeepSetsConditional",
     "DeepSetsEquivariant",
     "DeepSetsInvariant",
+    "FourierFeatures",
     "PermutationEquivariantLayer",
     "PoolingState",
     "__version__",
     "collate",
+    "features",
     "functional",
     "load_pretrained",
     "masked_pool",

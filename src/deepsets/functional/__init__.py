@@ -4,12 +4,15 @@
   packed sets as a ``torch.nested`` jagged tensor ``(B, j, D)`` with jagged weights.
 - :func:`segment_pool` — packed rows ``(N_total, D)`` split by CSR offsets or a row index
   (PyG-compatible).
+- :func:`pooled_outer` — the sum pooling of per-element outer products
+  :math:`\\sum_n w_n u_n v_n^\\top` (second moments, Gram matrices), in every input form.
 
 All forms share one set of semantics: −∞-correct max, empty sets pool to 0 with finite
 gradients, float weights act as multiplicities (sum) or proportions (mean).
 """
 
+from .moments import pooled_outer
 from .padded import active_elements, masked_pool
 from .segment import segment_pool
 
-__all__ = ["active_elements", "masked_pool", "segment_pool"]
+__all__ = ["active_elements", "masked_pool", "pooled_outer", "segment_pool"]
