@@ -207,10 +207,9 @@ def equivariance_error(
     ``0.0`` for a symmetric model up to rounding; compare it with your own tolerance, or
     use :func:`assert_equivariant` / :func:`assert_invariant`, which run the same trials.
 
-    Args:
-        model, x, mask, args, kwargs, num_permutations, generator, in_action, out_action:
-            as for :func:`assert_invariant`.
-        invariant: measure invariance (the output does not move) instead of equivariance.
+    The arguments ``model``, ``x``, ``mask``, ``args``, ``kwargs``, ``num_permutations``,
+    ``generator``, ``in_action`` and ``out_action`` are those of :func:`assert_invariant`;
+    ``invariant=True`` measures invariance (the output does not move) instead of equivariance.
 
     Returns:
         The max absolute deviation over all trials (``0.0`` for ``num_permutations=0``).
