@@ -22,7 +22,7 @@ from deepsets.equivariance import (
     invariant_basis,
     set_partitions,
 )
-from deepsets.equivariance.basis import pattern_to_orbit_matrix
+from deepsets.equivariance.partitions import pattern_to_orbit_matrix
 
 S = SymmetricAction
 

@@ -18,7 +18,6 @@ from torch import Tensor, nn
 from .._base import Pooled
 from .._validation import check_dim, check_mask
 from ..functional.padded import _pool, active_elements
-from .basis import set_partitions
 from .contract import (
     EquivariantModule,
     check_float_like,
@@ -27,6 +26,7 @@ from .contract import (
     linear_pool,
     reset_uniform,
 )
+from .partitions import set_partitions
 from .second_order import SecondOrderEquivariantLayer, inverse_pattern_matrix
 
 __all__ = ["CyclicConvLayer", "ExchangeableLayer", "SecondOrderEquivariantLayer"]

@@ -8,7 +8,6 @@ from torch import Tensor, nn
 
 from .._base import Pooled
 from .._validation import PoolType
-from .basis import pattern_to_orbit_matrix, set_partitions
 from .contract import (
     EquivariantModule,
     check_grid_input,
@@ -16,6 +15,7 @@ from .contract import (
     linear_pool,
     reset_uniform,
 )
+from .partitions import pattern_to_orbit_matrix, set_partitions
 
 __all__ = ["SecondOrderEquivariantLayer", "inverse_pattern_matrix"]
 
