@@ -4,7 +4,15 @@ The four models of Zaheer et al. (2017) with exact masking, weighted sets and
 sum / mean / max pooling. See https://arxiv.org/abs/1703.06114.
 """
 
-from . import functional, ragged, serialization, streaming, testing
+from . import attention, functional, ragged, serialization, streaming, testing
+from .attention import (
+    ISAB,
+    PMA,
+    SAB,
+    GatedAttentionPooling,
+    MultiheadAttentionBlock,
+    SetTransformer,
+)
 from .functional import masked_pool, segment_pool
 from .layers import PermutationEquivariantLayer
 from .models import DeepSetsConditional, DeepSetsEquivariant, DeepSetsInvariant
@@ -18,13 +26,20 @@ __version__ = "0.1.0"
 _masked_pool = masked_pool
 
 __all__ = [
+    "ISAB",
+    "PMA",
+    "SAB",
     "BucketBatchSampler",
     "DeepSetsConditional",
     "DeepSetsEquivariant",
     "DeepSetsInvariant",
+    "GatedAttentionPooling",
+    "MultiheadAttentionBlock",
     "PermutationEquivariantLayer",
     "PoolingState",
+    "SetTransformer",
     "__version__",
+    "attention",
     "collate",
     "functional",
     "load_pretrained",
