@@ -6,8 +6,11 @@ Three attention patterns cover SAB, ISAB, PMA and gated pooling in every input f
 * :func:`shared_query_attention` — a few queries shared by all sets (PMA's seeds, ISAB's
   inducing points) attend over packed rows: a segment softmax over each set's rows, then a
   segment sum, ``O(N_total · queries)`` with no padding;
-* :func:`rows_to_set_attention` — every packed row attends over its own set's few keys
-  (ISAB's second half), ``O(N_total · keys)``.
+* :func:`tiled_shared_attention` — the same over rows laid out in tiles of ``TILE`` rows of
+  one set (:func:`tile_rows`), for ISAB: its inducing points attend over the tiles and every
+  tile's rows then attend over their set's ``m`` outputs with dense batched matmuls. A set
+  of ``n`` rows takes ``ceil(n / TILE)`` tiles, so the layout grows with ``N_total``, not
+  with the largest set.
 
 Tensors are split into heads as ``(..., H, d)``: head ``h`` holds features
 ``[h·d, (h+1)·d)``, as in the Set Transformer authors' code. Inputs are trusted: the public
@@ -33,8 +36,9 @@ __all__ = [
     "padded_attention",
     "padded_sets",
     "read_sets",
-    "rows_to_set_attention",
     "shared_query_attention",
+    "tile_rows",
+    "tiled_shared_attention",
 ]
 
 
@@ -118,13 +122,16 @@ def split_heads(t: Tensor, heads: int) -> Tensor:
     return t.unflatten(-1, (heads, t.shape[-1] // heads))
 
 
-def padded_attention(q: Tensor, k: Tensor, v: Tensor, sets: Padded, scale: float) -> Tensor:
-    """Queries ``q (B, Q, H, d)`` attend over the padded keys/values ``(B, M, H, d)``.
+def padded_attention(
+    q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None, nonempty: Tensor | None, scale: float
+) -> Tensor:
+    """Queries ``q (B, Q, H, d)`` attend over padded keys/values ``(B, M, H, d)``.
 
-    Returns ``(B, Q, H·d)``; a set without elements gets 0.
+    ``bias (B, M)``: log-weights, ``-inf`` at padding; ``nonempty (B,)``. Returns
+    ``(B, Q, H·d)``; a set without elements gets 0.
     """
     logits = torch.einsum("bqhd,bmhd->bhqm", q, k) * scale  # (B, H, Q, M)
-    attn = _masked_softmax(logits, sets.bias, sets.nonempty)
+    attn = _masked_softmax(logits, bias, nonempty)
     return torch.einsum("bhqm,bmhd->bqhd", attn, v).flatten(-2)  # (B, Q, H·d)
 
 
@@ -132,7 +139,8 @@ def shared_query_attention(q: Tensor, k: Tensor, v: Tensor, sets: Packed, scale:
     """Queries ``q (Q, H, d)`` shared by every set attend over packed rows ``(N, H, d)``.
 
     A segment softmax over each set's rows, per head and query, then a segment sum of
-    ``a_i v_i``. Returns ``(S, Q, H·d)``; a set without rows gets 0.
+    ``a_i v_i``: ``O(N·Q)`` memory, for PMA's few seeds. Returns ``(S, Q, H·d)``; a set
+    without rows gets 0.
     """
     rows, heads, width = k.shape
     queries = q.shape[0]
@@ -146,15 +154,90 @@ def shared_query_attention(q: Tensor, k: Tensor, v: Tensor, sets: Packed, scale:
     return out.transpose(1, 2).flatten(-2)  # (S, Q, H·d)
 
 
-def rows_to_set_attention(q: Tensor, k: Tensor, v: Tensor, index: Tensor, scale: float) -> Tensor:
-    """Every packed row ``q (N, H, d)`` attends over its set's keys/values ``(S, K, H, d)``.
+class Tiles(NamedTuple):
+    """Packed rows laid out in tiles of ``C`` rows of one set each (see :func:`tile_rows`)."""
 
-    Returns ``(N, H·d)``.
-    """
-    k_rows = k.index_select(0, index)  # (N, K, H, d)
-    logits = torch.einsum("nhd,nkhd->nhk", q, k_rows) * scale  # (N, H, K)
-    attn = torch.softmax(logits, dim=-1)
-    return torch.einsum("nhk,nkhd->nhd", attn, v.index_select(0, index)).flatten(-2)
+    x: Tensor  # (T, C, D), 0 in empty slots and on rows of weight 0
+    bias: Tensor  # (T, C) log-weights, -inf in empty slots and on rows of weight 0
+    active: Tensor  # (T, C) bool
+    tile_set: Tensor  # (T,) set of every tile
+    num_sets: int
+    row_tile: Tensor  # (N,) tile of every row
+    row_slot: Tensor  # (N,) slot of every row in its tile
+
+    def rows(self, t: Tensor) -> Tensor:
+        """``(T, C, ...) -> (N, ...)``: the rows back in their packed order."""
+        return t[self.row_tile, self.row_slot]
+
+
+#: Rows per tile: at most ``TILE - 1`` empty slots per set (not ``M_max - n`` as padding).
+TILE = 32
+
+
+def _positions(sets: Packed) -> tuple[Tensor, Tensor]:
+    """``(S,)`` set sizes and the ``(N,)`` position of every row within its set."""
+    rows = sets.x.shape[0]
+    sizes = torch.zeros(sets.num_sets, dtype=torch.long, device=sets.x.device)
+    sizes = sizes.index_add_(0, sets.set_index, torch.ones_like(sets.set_index))
+    starts = torch.cumsum(sizes, 0) - sizes  # (S,) first row of every set, rows sorted by set
+    order = torch.argsort(sets.set_index, stable=True)
+    position = torch.empty_like(sets.set_index)
+    ranks = torch.arange(rows, device=sets.x.device)
+    position[order] = ranks - starts.index_select(0, sets.set_index[order])
+    return sizes, position
+
+
+def _scatter_rows(sets: Packed, shape: tuple[int, int], where: tuple[Tensor, Tensor]) -> Padded:
+    """Rows scattered into a zero ``(*shape, D)`` grid at ``where``; the rest is padding."""
+    x = sets.x.new_zeros(*shape, sets.x.shape[1]).index_put(where, sets.x)
+    bias = x.new_full(shape, float("-inf"))
+    row_bias = torch.zeros_like(sets.set_index, dtype=x.dtype) if sets.bias is None else sets.bias
+    bias = bias.index_put(where, row_bias)
+    active = bias > float("-inf")
+    return Padded(x, bias, active, active.any(dim=-1))
+
+
+def tile_rows(sets: Packed, size: int = TILE) -> Tiles:
+    """Lay packed rows out in tiles of ``size`` rows of one set (one host sync: the number
+    of tiles). A set of ``n`` rows takes ``ceil(n / size)`` tiles, so the layout holds at
+    most ``N + S·(size - 1)`` slots, against ``S · M_max`` for padding to the largest set."""
+    sizes, position = _positions(sets)
+    per_set = torch.div(sizes + size - 1, size, rounding_mode="floor")  # (S,)
+    first = torch.cumsum(per_set, 0) - per_set
+    count = int(per_set.sum().item())
+    tile_set = torch.repeat_interleave(
+        torch.arange(sets.num_sets, device=sizes.device), per_set, output_size=count
+    )
+    row_tile = first.index_select(0, sets.set_index) + torch.div(
+        position, size, rounding_mode="floor"
+    )
+    row_slot = position % size
+    grid = _scatter_rows(sets, (count, size), (row_tile, row_slot))
+    bias, active = cast(Tensor, grid.bias), cast(Tensor, grid.active)  # always set here
+    return Tiles(grid.x, bias, active, tile_set, sets.num_sets, row_tile, row_slot)
+
+
+def tiled_shared_attention(q: Tensor, k: Tensor, v: Tensor, tiles: Tiles, scale: float) -> Tensor:
+    """Queries ``q (Q, H, d)`` shared by every set attend over tiled keys/values
+    ``(T, C, H, d)``: a softmax over each set's rows, combined across its tiles by a segment
+    max and sum over tiles. Returns ``(S, Q, H·d)``; a set without rows gets 0."""
+    logits = torch.einsum("tchd,qhd->thqc", k, q) * scale  # (T, H, Q, C)
+    bias = tiles.bias[:, None, None, :]  # (T, 1, 1, C)
+    logits = logits.masked_fill(bias == float("-inf"), 0.0) + bias  # NaN cannot get through
+    heads, queries = logits.shape[1], logits.shape[2]
+    with torch.no_grad():  # a constant shift per set: needs no gradient
+        peak = logits.new_full((tiles.num_sets, heads, queries), float("-inf"))
+        index = tiles.tile_set.view(-1, 1, 1).expand(-1, heads, queries)
+        peak = peak.scatter_reduce(0, index, logits.amax(dim=-1), "amax", include_self=True)
+        peak = peak.masked_fill(peak == float("-inf"), 0.0)  # sets without rows
+    scores = (logits - peak.index_select(0, tiles.tile_set).unsqueeze(-1)).exp()
+    total = logits.new_zeros(tiles.num_sets, heads, queries)
+    total = total.index_add_(0, tiles.tile_set, scores.sum(dim=-1))  # (S, H, Q)
+    total = torch.where(total > 0, total, torch.ones_like(total))
+    partial = torch.einsum("thqc,tchd->thqd", scores, v)  # (T, H, Q, d)
+    out = partial.new_zeros(tiles.num_sets, heads, queries, partial.shape[-1])
+    out = out.index_add_(0, tiles.tile_set, partial) / total.unsqueeze(-1)  # (S, H, Q, d)
+    return out.transpose(1, 2).flatten(-2)  # (S, Q, H·d)
 
 
 def pad_rows(sets: Packed) -> tuple[Padded, Tensor]:
@@ -163,20 +246,6 @@ def pad_rows(sets: Packed) -> tuple[Padded, Tensor]:
     Returns the padded batch and the ``(N,)`` position of every row in its set, so that
     ``padded.x[sets.set_index, position]`` gives the rows back.
     """
-    rows = sets.x.shape[0]
-    sizes = torch.zeros(sets.num_sets, dtype=torch.long, device=sets.x.device)
-    sizes = sizes.index_add_(0, sets.set_index, torch.ones_like(sets.set_index))
-    starts = torch.cumsum(sizes, 0) - sizes  # (S,) for rows sorted by set
-    order = torch.argsort(sets.set_index, stable=True)
-    position = torch.empty_like(sets.set_index)
-    position[order] = torch.arange(rows, device=sets.x.device) - starts.index_select(
-        0, sets.set_index[order]
-    )
+    sizes, position = _positions(sets)
     longest = int(sizes.max().item()) if sets.num_sets else 0
-    x = sets.x.new_zeros(sets.num_sets, longest, sets.x.shape[1])
-    x = x.index_put((sets.set_index, position), sets.x)
-    bias = x.new_full((sets.num_sets, longest), float("-inf"))
-    row_bias = torch.zeros(rows, dtype=x.dtype, device=x.device) if sets.bias is None else sets.bias
-    bias = bias.index_put((sets.set_index, position), row_bias)
-    active = bias > float("-inf")
-    return Padded(x, bias, active, active.any(dim=1)), position
+    return _scatter_rows(sets, (sets.num_sets, longest), (sets.set_index, position)), position

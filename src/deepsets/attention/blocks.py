@@ -15,13 +15,15 @@ from ..serialization import PretrainedMixin
 from ._ops import (
     Packed,
     Padded,
+    Tiles,
     pad_rows,
     padded_attention,
     padded_sets,
     read_sets,
-    rows_to_set_attention,
     shared_query_attention,
     split_heads,
+    tile_rows,
+    tiled_shared_attention,
 )
 
 __all__ = ["ISAB", "PMA", "SAB", "MultiheadAttentionBlock", "SetBlock"]
@@ -142,22 +144,28 @@ class MultiheadAttentionBlock(nn.Module, PretrainedMixin):
         if q.dim() == 2:
             q = q.expand(sets.x.shape[0], -1, -1)  # (B, Q, D)
         k, v = self._heads(self.fc_k(sets.x)), self._heads(self.fc_v(sets.x))
-        return self._finish(q, padded_attention(self._heads(q), k, v, sets, self.scale))
+        attended = padded_attention(self._heads(q), k, v, sets.bias, sets.nonempty, self.scale)
+        return self._finish(q, attended)
 
-    def attend_shared(self, x: Tensor, sets: Packed) -> Tensor:
+    def attend_shared(self, x: Tensor, sets: Packed | Tiles) -> Tensor:
         """Unchecked: queries ``(Q, query_dim)`` shared by every set attend over packed rows
-        (a segment softmax, no padding). Returns ``(S, Q, output_dim)``."""
+        or tiles (a softmax per set, no padding). Returns ``(S, Q, output_dim)``."""
         q = self.fc_q(x)  # (Q, D)
         k, v = self._heads(self.fc_k(sets.x)), self._heads(self.fc_v(sets.x))
-        attended = shared_query_attention(self._heads(q), k, v, sets, self.scale)
+        if isinstance(sets, Tiles):
+            attended = tiled_shared_attention(self._heads(q), k, v, sets, self.scale)
+        else:
+            attended = shared_query_attention(self._heads(q), k, v, sets, self.scale)
         return self._finish(q.expand(sets.num_sets, -1, -1), attended)
 
-    def attend_rows(self, x: Tensor, y: Tensor, index: Tensor) -> Tensor:
-        """Unchecked: every row ``x (N, query_dim)`` attends over its set's keys
-        ``y (S, K, key_dim)`` (``index``: the set of every row). Returns ``(N, output_dim)``."""
-        q = self.fc_q(x)  # (N, D)
-        k, v = self._heads(self.fc_k(y)), self._heads(self.fc_v(y))  # (S, K, H, d)
-        return self._finish(q, rows_to_set_attention(self._heads(q), k, v, index, self.scale))
+    def attend_sets(self, x: Tensor, y: Tensor, tile_set: Tensor) -> Tensor:
+        """Unchecked: the rows of every tile ``x (T, C, query_dim)`` attend over their set's
+        elements ``y (S, K, key_dim)`` (``tile_set``: the set of every tile).
+        Returns ``(T, C, output_dim)``."""
+        q = self.fc_q(x)  # (T, C, D)
+        k = self._heads(self.fc_k(y)).index_select(0, tile_set)  # (T, K, H, d)
+        v = self._heads(self.fc_v(y)).index_select(0, tile_set)
+        return self._finish(q, padded_attention(self._heads(q), k, v, None, None, self.scale))
 
     def extra_repr(self) -> str:
         return (
@@ -260,9 +268,11 @@ class ISAB(SetBlock):
         \mathrm{ISAB}_m(X) = \mathrm{MAB}(X, H), \qquad H = \mathrm{MAB}(I, X)
         \in \mathbb{R}^{m \times d}
 
-    Permutation-equivariant; ``O(M m)`` per set. Packed input is never padded: the inducing
-    points attend over each set's rows by a segment softmax, then each row attends over its
-    set's ``m`` rows of :math:`H`.
+    Permutation-equivariant; ``O(M m)`` per set. Packed input is not padded to the largest
+    set: its rows are laid out in tiles of 32 rows of one set (a set of ``n`` rows takes
+    ``ceil(n / 32)`` tiles); the inducing points attend over each set's tiles with one
+    softmax per set (maximum and sum combined across its tiles), then every row attends over
+    its set's ``m`` rows of :math:`H` in dense batched matmuls.
 
     Shapes:
         - ``x``: ``(B, M, input_dim)``, a jagged nested ``(B, j, input_dim)``, or rows
@@ -309,8 +319,9 @@ class ISAB(SetBlock):
         if isinstance(sets, Padded):
             h = self.mab0.attend_padded(self.inducing, sets)  # (B, m, D)
             return self.mab1.attend_padded(sets.x, Padded(h, None, None, None))
-        h = self.mab0.attend_shared(self.inducing, sets)  # (S, m, D)
-        return self.mab1.attend_rows(sets.x, h, sets.set_index)  # (N, D)
+        tiles = tile_rows(sets)
+        h = self.mab0.attend_shared(self.inducing, tiles)  # (S, m, D)
+        return tiles.rows(self.mab1.attend_sets(tiles.x, h, tiles.tile_set))  # (N, D)
 
     def extra_repr(self) -> str:
         return (
