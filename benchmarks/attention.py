@@ -38,15 +38,14 @@ import torch
 from torch import Tensor, nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ragged import (  # noqa: E402  (the sibling benchmark: its batch, timing and ratios)
+from deepsets import ISAB, PMA, pack_sets, pad_sets
+from deepsets.testing import saved_tensor_bytes
+from ragged import (
     BATCH,
     ratio_with_interval,
     skewed_sizes,
     time_interleaved,
 )
-
-from deepsets import ISAB, PMA, pack_sets, pad_sets  # noqa: E402
-from deepsets.testing import saved_tensor_bytes  # noqa: E402
 
 WIDTH = 64
 HEADS = 4

@@ -144,10 +144,11 @@ def shared_query_attention(q: Tensor, k: Tensor, v: Tensor, sets: Packed, scale:
     """
     rows, heads, width = k.shape
     queries = q.shape[0]
-    logits = torch.einsum("nhd,qhd->nhq", k, q) * scale  # (N, H, Q)
-    attn = _segment_softmax(
-        logits.reshape(rows, heads * queries), sets.set_index, sets.num_sets, sets.bias
-    )
+    # One (N, H·d) x (H·d, H·Q) matmul with the queries on a block diagonal, one block per
+    # head: no copies of the rows into a head-major layout.
+    blocks = torch.block_diag(*(q[:, h, :].t() * scale for h in range(heads)))
+    logits = k.reshape(rows, heads * width) @ blocks  # (N, H·Q)
+    attn = _segment_softmax(logits, sets.set_index, sets.num_sets, sets.bias)
     weighted = attn.view(rows, heads, queries, 1) * v.unsqueeze(2)  # (N, H, Q, d)
     out = weighted.new_zeros(sets.num_sets, heads, queries, width)
     out = out.index_add_(0, sets.set_index, weighted)  # (S, H, Q, d)

@@ -189,7 +189,20 @@ class SetBlock(nn.Module, PretrainedMixin):
         index: Tensor | None = None,
         num_sets: int | None = None,
     ) -> Tensor:
-        sets = read_sets(
+        sets = self.read(x, mask, offsets=offsets, index=index, num_sets=num_sets)
+        return self.finish(sets, self.transform(sets))
+
+    def read(
+        self,
+        x: Tensor,
+        mask: Tensor | None,
+        *,
+        offsets: Tensor | None,
+        index: Tensor | None,
+        num_sets: int | None,
+    ) -> Sets:
+        """Validate one of the three input forms and bring it into the kernels' form."""
+        return read_sets(
             x,
             mask,
             offsets=offsets,
@@ -198,7 +211,6 @@ class SetBlock(nn.Module, PretrainedMixin):
             feature_dim=self.input_dim,
             module=self,
         )
-        return self.finish(sets, self.transform(sets))
 
     def transform(self, sets: Sets) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from .._validation import check_dim
 from ..functional.softmax import _masked_softmax, _segment_softmax
-from ._ops import Padded, read_sets
+from ._ops import Padded
 from .blocks import SetBlock, Sets, as_output, check_flag
 
 __all__ = ["GatedAttentionPooling"]
@@ -93,15 +93,7 @@ class GatedAttentionPooling(SetBlock):
     ) -> Tensor:
         """The attention weights :math:`a_i`: ``(B, M)`` for padded input (0 at padding),
         jagged ``(B, j)`` for a nested ``x``, ``(N,)`` for rows; they sum to 1 per non-empty set."""
-        sets = read_sets(
-            x,
-            mask,
-            offsets=offsets,
-            index=index,
-            num_sets=num_sets,
-            feature_dim=self.input_dim,
-            module=self,
-        )
+        sets = self.read(x, mask, offsets=offsets, index=index, num_sets=num_sets)
         return as_output(sets, self._weights(sets))
 
     def extra_repr(self) -> str:
