@@ -22,7 +22,7 @@ Timing as in ``benchmarks/ragged.py``: variants interleaved, one step each per r
 medians, ratios are medians of per-round ratios with a 95 % bootstrap interval. Memory:
 bytes autograd saves for backward (``deepsets.testing.saved_tensor_bytes``).
 
-    python benchmarks/attention.py [--threads 2] [--repeats 31]
+    python benchmarks/attention.py [--threads 2] [--repeats 31] [--blocks PMA ISAB+PMA]
 """
 
 from __future__ import annotations
@@ -131,6 +131,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=31)
+    parser.add_argument("--blocks", nargs="+", choices=BLOCKS, default=BLOCKS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     sizes = skewed_sizes()
@@ -149,7 +150,7 @@ def main() -> None:
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
     memory = []
-    for block in BLOCKS:
+    for block in args.blocks:
         variants = steps(block, sizes)
         t = time_interleaved(variants, args.repeats)
         ms = {k: statistics.median(v) * 1e3 for k, v in t.items()}
