@@ -21,12 +21,15 @@ Guarantees, tested for every block:
   empty sum), so PMA of an empty set is its seeds passed through the block with a zero
   attention term, :math:`\mathrm{LN}(H + \mathrm{rFF}(H)),\ H = \mathrm{LN}(S W^q)` — a
   learned constant, as Deep Sets pool an empty set to 0 before ρ;
-* **packed PMA and ISAB never pad**: their attention is set-to-few (``k`` seeds or ``m``
-  inducing points attend over each set's rows, then each row attends over its set's ``m``
-  outputs), done with a segment softmax in ``O(N_total)``. SAB is all-pairs: packed input is
-  padded to the batch's largest set (one host sync), run with a mask, and unpadded; bucket
-  sets of similar size (:class:`~deepsets.ragged.BucketBatchSampler`) or use ISAB when sizes
-  are skewed.
+* **packed PMA and ISAB never pad to the largest set**: their attention is set-to-few
+  (``k`` seeds or ``m`` inducing points attend over each set's rows, then each row attends
+  over its set's ``m`` outputs). PMA runs a segment softmax over the packed rows,
+  ``O(N_total · k)``, with no host sync. ISAB lays the rows out in tiles of 32 rows of one
+  set (at most 31 empty slots per set, one host sync for the number of tiles), so both of
+  its attentions are dense batched matmuls, with one softmax per set combined across its
+  tiles. SAB is all-pairs: packed input is padded to the batch's largest set (one host
+  sync), run with a mask, and unpadded; bucket sets of similar size
+  (:class:`~deepsets.ragged.BucketBatchSampler`) or use ISAB when sizes are skewed.
 
 Conventions of the authors' code (juho-lee/set_transformer), whose numbers the paper
 reports: the residual adds the projected queries :math:`X W^q`, logits are scaled by
