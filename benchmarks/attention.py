@@ -22,6 +22,20 @@ Timing as in ``benchmarks/ragged.py``: variants interleaved, one step each per r
 medians, ratios are medians of per-round ratios with a 95 % bootstrap interval. Memory:
 bytes autograd saves for backward (``deepsets.testing.saved_tensor_bytes``).
 
+On a shared 2-core machine use ``--threads 1``: with 2 intra-op threads every small
+operation waits for a descheduled thread, which penalises the many small operations of the
+packed paths far more than the few huge matmuls of the padded ones (measured: packed PMA
+81 ms per step with one thread, 854 ms with two, on the same loaded machine). One thread,
+torch 2.13 CPU, 15 rounds:
+
+| block | padded ms | packed ms | pyg ms | padded / packed | pyg / packed |
+|---|---|---|---|---|---|
+| PMA | 1629.5 | 70.0 | 3692.8 | 23.3 [22.7, 25.1] | 51.2 [48.6, 57.4] |
+| ISAB+PMA | 6868.9 | 255.6 | 7464.6 | 24.1 [23.8, 29.4] | 30.3 [26.7, 32.8] |
+
+Saved for backward: PMA 195.8 MB padded, 16.4 MB packed (0.084), 316.8 MB PyG; ISAB+PMA
+765.1 / 67.4 (0.088) / 833.0 MB.
+
     python benchmarks/attention.py [--threads 2] [--repeats 31] [--blocks PMA ISAB+PMA]
 """
 
