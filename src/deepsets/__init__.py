@@ -7,7 +7,15 @@ sum / mean / max pooling. See https://arxiv.org/abs/1703.06114.
 from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
 from importlib.metadata import version as _version
 
-from . import features, functional, ragged, serialization, streaming, testing
+from . import attention, features, functional, ragged, serialization, streaming, testing
+from .attention import (
+    ISAB,
+    PMA,
+    SAB,
+    GatedAttentionPooling,
+    MultiheadAttentionBlock,
+    SetTransformer,
+)
 from .features import FourierFeatures
 from .functional import masked_pool, segment_pool
 from .layers import PermutationEquivariantLayer
@@ -26,14 +34,21 @@ except _PackageNotFoundError:  # pragma: no cover - running from a source tree
 _masked_pool = masked_pool
 
 __all__ = [
+    "ISAB",
+    "PMA",
+    "SAB",
     "BucketBatchSampler",
     "DeepSetsConditional",
     "DeepSetsEquivariant",
     "DeepSetsInvariant",
     "FourierFeatures",
+    "GatedAttentionPooling",
+    "MultiheadAttentionBlock",
     "PermutationEquivariantLayer",
     "PoolingState",
+    "SetTransformer",
     "__version__",
+    "attention",
     "collate",
     "features",
     "functional",
