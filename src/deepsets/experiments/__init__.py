@@ -96,6 +96,21 @@ EXPERIMENTS: tuple[Experiment, ...] = (
         run="digit_sum.run:run_digit_sum",
         summary="digit_sum.run:summary",
     ),
+    Experiment(
+        name="clustering",
+        help="amortized clustering: output a 4-Gaussian mixture's parameters (Set Transformer)",
+        description=(
+            "Train rFF + pooling, rFFp-mean + pooling and ISAB(16) + PMA to output the "
+            "parameters of the mixture of 4 Gaussians a 2-D dataset was drawn from (Set "
+            "Transformer paper, Table 3), score the log-likelihood per point against the "
+            "oracle, and write report.md, metrics.json and figures into --out. "
+            "Settings: preset < --config file < flags."
+        ),
+        config="clustering.config:ClusteringConfig",
+        presets="clustering.config:PRESETS",
+        run="clustering.run:run_clustering",
+        summary="clustering.run:summary",
+    ),
 )
 
 
