@@ -17,7 +17,7 @@ from torch import Tensor
 from .config import ClusteringConfig
 from .data import MixtureBatch, MixtureParams, fixed_test_sets, set_log_likelihood
 
-__all__ = ["Estimator", "per_set_log_likelihood", "test_log_likelihood", "test_scores"]
+__all__ = ["Estimator", "evaluate_log_likelihood", "evaluate_scores", "per_set_log_likelihood"]
 
 
 class Estimator(Protocol):
@@ -47,7 +47,7 @@ def per_set_log_likelihood(
     return torch.cat(scores)
 
 
-def test_scores(estimator: Estimator, config: ClusteringConfig) -> Tensor:
+def evaluate_scores(estimator: Estimator, config: ClusteringConfig) -> Tensor:
     """Log-likelihood per point of every dataset of the configured test set (the
     ``config.test_sets`` datasets of ``config.test_seed``): ``(test_sets,)``."""
     return per_set_log_likelihood(
@@ -59,6 +59,6 @@ def test_scores(estimator: Estimator, config: ClusteringConfig) -> Tensor:
     )
 
 
-def test_log_likelihood(estimator: Estimator, config: ClusteringConfig) -> float:
-    """The test score of ``estimator``: the mean of :func:`test_scores`."""
-    return float(test_scores(estimator, config).mean())
+def evaluate_log_likelihood(estimator: Estimator, config: ClusteringConfig) -> float:
+    """The test score of ``estimator``: the mean of :func:`evaluate_scores`."""
+    return float(evaluate_scores(estimator, config).mean())

@@ -31,7 +31,7 @@ from .._pool import run_jobs, step_callbacks
 from .baselines import OneGaussianEstimator, OracleEstimator
 from .config import PAPER_LL, ClusteringConfig
 from .data import FIGURE_STREAM, make_stream_sampler, sample_mixtures, set_log_likelihood
-from .evaluate import test_log_likelihood, test_scores
+from .evaluate import evaluate_log_likelihood, evaluate_scores
 from .figures import draw_figures
 from .model import MixtureEstimator, build_model, parameter_count, parse_output
 from .report import write_report
@@ -129,7 +129,7 @@ def _execute(values: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
             "seed": seed,
             "steps": config.steps,
             "parameters": parameter_count(model),
-            "test_ll": test_log_likelihood(network, config),
+            "test_ll": evaluate_log_likelihood(network, config),
             "final_loss": result.extra.get("loss"),
             "train_seconds": wall,
             "train_cpu_seconds": cpu,
@@ -186,9 +186,9 @@ def run_clustering(config: ClusteringConfig | dict[str, Any]) -> dict[str, Any]:
             progress=config.engine_settings().progress,
             cost=lambda job: _STEP_COST[job["architecture"]] * job["steps"],
         )
-        oracle_scores = test_scores(OracleEstimator(), config)
+        oracle_scores = evaluate_scores(OracleEstimator(), config)
         oracle = float(oracle_scores.mean())
-        floor = test_log_likelihood(OneGaussianEstimator(), config)
+        floor = evaluate_log_likelihood(OneGaussianEstimator(), config)
     rows = {}
     for architecture in config.architectures:
         mine = [r for r in runs if r["architecture"] == architecture]

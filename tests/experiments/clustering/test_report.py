@@ -1,0 +1,60 @@
+"""The report: sections, rows beside the paper, the ordering verdict."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from deepsets.experiments.clustering.config import ClusteringConfig
+from deepsets.experiments.clustering.report import ordering, write_report
+
+
+def metrics_with(means: dict[str, float]) -> dict[str, Any]:
+    rows = {
+        name: {
+            "mean": mean,
+            "std": 0.01,
+            "min": mean - 0.01,
+            "seeds": [0, 1],
+            "gap_to_oracle": -1.47 - mean,
+            "parameters": 1000,
+            "train_cpu_seconds_per_step": 0.02,
+        }
+        for name, mean in means.items()
+    }
+    return {
+        "preset": "quick",
+        "oracle_ll": -1.47,
+        "oracle_ll_se": 0.006,
+        "one_gaussian_ll": -3.8,
+        "rows": rows,
+        "runs": [],
+        "train_cpu_seconds": 100.0,
+        "seconds": 60.0,
+        "machine": {"workers": 2, "torch_threads": 1},
+        "figures": {"ll_bars": "figures/ll-bars.png"},
+    }
+
+
+def test_report_puts_our_rows_beside_the_paper() -> None:
+    text = write_report(
+        metrics_with({"rff": -2.1, "rffp_mean": -1.9, "isab_pma": -1.6}), ClusteringConfig()
+    )
+    for heading in ("## Results", "## Ordering", "## Where we differ", "## Cost"):
+        assert heading in text
+    assert "| ISAB(16) + PMA | -1.6000 ± 0.0100 | 2 | -1.5009 ± 0.0068 | -0.0991 |" in text
+    assert "| Oracle (ceiling) | -1.4700 |" in text
+    assert "the paper's ordering holds" in text
+    assert "![test log-likelihood](figures/ll-bars.png)" in text
+    assert "1,500 steps at width 64" in text
+
+
+def test_report_says_when_the_ordering_differs() -> None:
+    metrics = metrics_with({"rff": -1.6, "rffp_mean": -1.9, "isab_pma": -2.1})
+    assert ordering(metrics) == ["rff", "rffp_mean", "isab_pma"]
+    assert "this differs from the paper's ordering" in write_report(metrics, ClusteringConfig())
+
+
+def test_paper_settings_drop_the_short_training_note() -> None:
+    config = ClusteringConfig(steps=50_000, lr_drop_step=35_000, width=128)
+    text = write_report(metrics_with({"isab_pma": -1.5}), config)
+    assert "Shorter training" not in text

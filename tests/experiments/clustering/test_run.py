@@ -1,0 +1,93 @@
+"""The driver: a tiny end-to-end run, its files, the loss and the schedule, resume, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("lightning")
+
+import torch
+
+from deepsets.experiments import get_experiment
+from deepsets.experiments.clustering.config import ClusteringConfig
+from deepsets.experiments.clustering.data import make_stream_sampler, set_log_likelihood
+from deepsets.experiments.clustering.model import build_model, parse_output
+from deepsets.experiments.clustering.run import MixtureModule, run_clustering, summary
+
+from .conftest import TINY
+
+
+def test_tiny_run_writes_metrics_report_and_figures(tiny_run: tuple[Path, dict[str, Any]]) -> None:
+    out, metrics = tiny_run
+    for key in ("oracle_ll", "oracle_ll_se", "one_gaussian_ll", "rows", "runs", "paper"):
+        assert key in metrics
+    assert set(metrics["rows"]) == {"rff", "rffp_mean", "isab_pma"}
+    assert len(metrics["runs"]) == 6
+    for name, row in metrics["rows"].items():
+        mine = [r["test_ll"] for r in metrics["runs"] if r["architecture"] == name]
+        assert row["mean"] == pytest.approx(sum(mine) / 2)
+        assert row["seeds"] == [0, 1]
+    assert metrics["oracle_ll"] > metrics["one_gaussian_ll"]
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["rows"] == metrics["rows"]
+    assert json.loads((out / "config.json").read_text())["steps"] == TINY["steps"]
+    report = (out / "report.md").read_text()
+    for heading in ("## Results", "## Ordering", "## Where we differ", "## Cost"):
+        assert heading in report
+    for png in metrics["figures"].values():
+        assert (out / png).is_file() and (out / png).with_suffix(".svg").is_file()
+    assert "oracle" in summary(metrics, ClusteringConfig(**TINY))  # type: ignore[operator]
+
+
+def test_resume_does_not_train_again(tiny_run: tuple[Path, dict[str, Any]]) -> None:
+    out, metrics = tiny_run
+    again = run_clustering(ClusteringConfig(out=str(out), resume=True, **{**TINY, "seeds": [0]}))
+    assert all(r["resumed"] for r in again["runs"])
+    before = {r["name"]: r["test_ll"] for r in metrics["runs"]}
+    for run in again["runs"]:
+        assert run["test_ll"] == pytest.approx(before[run["name"]], abs=1e-9)
+
+
+def test_loss_is_the_negative_log_likelihood_per_point() -> None:
+    torch.manual_seed(0)
+    model = build_model("rff", width=8)
+    module = MixtureModule(model, lr=1e-3, lr_drop_step=None, max_steps=1)
+    x, target = make_stream_sampler(batch_size=3, seed=0, min_points=4, max_points=9)(
+        0, 0, torch.device("cpu")
+    )
+    module.log = lambda *args, **kwargs: None  # type: ignore[method-assign]
+    loss = module.training_step((x, target), 0)
+    expected = -set_log_likelihood(x, None, parse_output(model(x))).mean()
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert module.loss_name == "nll"
+
+
+def test_learning_rate_drops_tenfold_after_the_drop_step() -> None:
+    model = build_model("rff", width=8)
+    module = MixtureModule(model, lr=1e-3, lr_drop_step=3, max_steps=5)
+    setup = module.configure_optimizers()
+    optimizer, scheduler = setup["optimizer"], setup["lr_scheduler"]["scheduler"]
+    rates = []
+    for _ in range(5):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert rates == pytest.approx([1e-3, 1e-3, 1e-3, 1e-4, 1e-4])
+    constant = MixtureModule(model, lr=1e-3, lr_drop_step=None, max_steps=5)
+    assert isinstance(constant.configure_optimizers(), torch.optim.Adam)
+
+
+def test_registry_entry_and_command_line() -> None:
+    from deepsets.cli import build_parser
+
+    entry = get_experiment("clustering")
+    assert entry.config_class() is ClusteringConfig
+    assert set(entry.preset_table()) == {"quick", "paper"}
+    args = build_parser().parse_args(
+        ["clustering", "--preset", "paper", "--out", "runs/x", "--steps", "60000"]
+    )
+    assert args.preset == "paper" and args.steps == 60000
