@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 TINY: dict[str, Any] = {
     "seeds": [0, 1],
@@ -32,3 +33,14 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
     out = tmp_path_factory.mktemp("tiny-clustering")
     metrics = run_clustering(ClusteringConfig(out=str(out), **TINY))
     return out, metrics
+
+
+def nan_padded(sets: list[torch.Tensor], extra: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``sets`` padded to the largest plus ``extra`` rows of NaN, and their bool mask."""
+    width = max(len(s) for s in sets) + extra
+    x = torch.full((len(sets), width, sets[0].shape[-1]), float("nan"))
+    mask = torch.zeros(len(sets), width, dtype=torch.bool)
+    for b, s in enumerate(sets):
+        x[b, : len(s)] = s
+        mask[b, : len(s)] = True
+    return x, mask

@@ -20,6 +20,8 @@ from deepsets.experiments.clustering.data import (
     set_log_likelihood,
 )
 
+from .conftest import nan_padded
+
 
 def draw(seed: int, batch: int = 64, **kwargs: int):  # type: ignore[no-untyped-def]
     return sample_mixtures(batch, generator=generator_for(seed), **kwargs)
@@ -139,12 +141,7 @@ def test_set_log_likelihood_ignores_padding_and_agrees_packed(sizes: list[int], 
     g = generator_for(seed)
     params = random_params(len(sizes), 4, g)
     sets = [torch.randn(n, 2, generator=g) for n in sizes]
-    width = max(sizes) + 2
-    x = torch.full((len(sizes), width, 2), float("nan"))
-    mask = torch.zeros(len(sizes), width, dtype=torch.bool)
-    for b, s in enumerate(sets):
-        x[b, : len(s)] = s
-        mask[b, : len(s)] = True
+    x, mask = nan_padded(sets, 2)
     expected = torch.stack(
         [
             mixture_log_prob(s.unsqueeze(0), params.index(torch.tensor([b]))).mean()

@@ -19,6 +19,8 @@ from deepsets.experiments.clustering.model import (
 )
 from deepsets.testing import assert_invariant
 
+from .conftest import nan_padded
+
 ARCHS = ["rff", "rffp_mean", "isab_pma"]
 
 
@@ -100,12 +102,7 @@ def test_padding_never_matters(arch: str, sizes: list[int]) -> None:
     torch.manual_seed(2)
     model = build_model(arch, width=8, num_inducing=2).eval()
     sets = [torch.randn(n, 2) for n in sizes]
-    width = max(sizes) + 3
-    x = torch.full((len(sizes), width, 2), float("nan"))
-    mask = torch.zeros(len(sizes), width, dtype=torch.bool)
-    for b, s in enumerate(sets):
-        x[b, : len(s)] = s
-        mask[b, : len(s)] = True
+    x, mask = nan_padded(sets, 3)
     with torch.no_grad():
         padded = model(x, mask)
         alone = torch.cat([model(s.unsqueeze(0)) for s in sets])

@@ -189,7 +189,8 @@ def set_log_likelihood(x: Tensor, mask: Tensor | None, params: MixtureParams) ->
     holds) or a jagged nested ``(B, j, D)`` tensor (``mask`` None): packed rows, no padding.
     """
     if x.is_nested:
-        values, offsets = x.values(), x.offsets()  # (N, D), (B + 1,)
+        values: Tensor = x.values()  # (N, D)
+        offsets: Tensor = x.offsets()  # type: ignore[attr-defined]  # (B + 1,)
         sizes = offsets.diff()  # (B,)
         rows = torch.repeat_interleave(torch.arange(sizes.shape[0], device=x.device), sizes)
         log_p = _log_prob(
