@@ -11,6 +11,9 @@ from deepsets.experiments.clustering.report import ordering, write_report
 def metrics_with(means: dict[str, float]) -> dict[str, Any]:
     rows = {
         name: {
+            "label": {"rff": "rFF + Pooling", "rffp_mean": "rFFp-mean + Pooling"}.get(
+                name, "ISAB(16) + PMA"
+            ),
             "mean": mean,
             "std": 0.01,
             "min": mean - 0.01,

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from .config import PAPER_LL, ClusteringConfig
-from .data import ARCHITECTURES
 
 __all__ = ["ordering", "write_report"]
 
@@ -35,7 +34,7 @@ def _table(metrics: dict[str, Any]) -> list[str]:
     ]
     for name, row in metrics["rows"].items():
         lines.append(
-            f"| {ARCHITECTURES[name]} | {row['mean']:.4f} ± {row['std']:.4f} "
+            f"| {row['label']} | {row['mean']:.4f} ± {row['std']:.4f} "
             f"| {len(row['seeds'])} | {_paper_cell(name)} "
             f"| {row['mean'] - PAPER_LL[name][0]:+.4f} | {row['gap_to_oracle']:.4f} "
             f"| {row['parameters']:,} | {1000 * row['train_cpu_seconds_per_step']:.1f} |"
@@ -111,7 +110,7 @@ def write_report(metrics: dict[str, Any], config: ClusteringConfig) -> str:
             "",
             f"![one test dataset and the fitted mixtures]({metrics['figures']['example']})",
         ]
-    ranked = " > ".join(["oracle", *(ARCHITECTURES[n] for n in order)])
+    ranked = " > ".join(["oracle", *(metrics["rows"][n]["label"] for n in order)])
     verdict = "the paper's ordering holds" if holds else "this differs from the paper's ordering"
     lines += [
         "",

@@ -30,7 +30,13 @@ from .._common import RunDirectory, generator_for, torch_threads
 from .._pool import run_jobs, step_callbacks
 from .baselines import OneGaussianEstimator, OracleEstimator
 from .config import PAPER_LL, ClusteringConfig
-from .data import FIGURE_STREAM, make_stream_sampler, sample_mixtures, set_log_likelihood
+from .data import (
+    ARCHITECTURES,
+    FIGURE_STREAM,
+    make_stream_sampler,
+    sample_mixtures,
+    set_log_likelihood,
+)
 from .evaluate import evaluate_log_likelihood, evaluate_scores
 from .figures import draw_figures
 from .model import MixtureEstimator, build_model, parameter_count, parse_output
@@ -193,6 +199,7 @@ def run_clustering(config: ClusteringConfig | dict[str, Any]) -> dict[str, Any]:
     for architecture in config.architectures:
         mine = [r for r in runs if r["architecture"] == architecture]
         rows[architecture] = {
+            "label": ARCHITECTURES[architecture],
             **_spread([r["test_ll"] for r in mine]),
             "seeds": [r["seed"] for r in mine],
             "gap_to_oracle": oracle - sum(r["test_ll"] for r in mine) / len(mine),
