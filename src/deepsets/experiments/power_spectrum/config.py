@@ -14,18 +14,20 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from ..._settings import setting
+from ..._settings import check_fields, check_known, setting
 from .._config import ExperimentConfig, read_config_file
 from .._config import add_config_arguments as _add_config_arguments
 from .._config import config_from_args as _config_from_args
-from .data import Encoding
+from .data import Design, Encoding, RegimeName
 
 __all__ = [
     "PRESETS",
+    "DesignSettings",
     "PowerSpectrumConfig",
     "Preset",
     "add_config_arguments",
     "config_from_args",
+    "design_settings",
     "load_config_file",
 ]
 
@@ -41,11 +43,51 @@ class Preset(str, Enum):
     """Named starting points of :class:`PowerSpectrumConfig`."""
 
     QUICK = "quick"
+    FULL = "full"
     PAPER = "paper"
 
 
 def _ints(*values: int) -> Any:
     return lambda: list(values)
+
+
+@dataclass
+class DesignSettings:
+    """The training budget and size of one design on one regime (resolved by
+    :func:`design_settings` from the config's ``generic`` / ``structured`` entries)."""
+
+    steps: int = setting(1000, help="optimiser steps", minimum=1)
+    batch_size: int = setting(64, help="functions per step", minimum=1)
+    lr: float = setting(3e-3, help="Adam learning rate (peak of the cosine)", above=0)
+    num_frequencies: int = setting(8, help="Fourier features J", minimum=1)
+    hidden: list[int] = setting(
+        default_factory=_ints(32, 32), help="φ widths (generic) or head widths", minimum=1
+    )
+    rho_hidden: list[int] = setting(
+        default_factory=_ints(128, 128), help="ρ widths (generic only)", minimum=1
+    )
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+def design_settings(design: dict[str, Any], regime: str, *, name: str) -> DesignSettings:
+    """The settings of a design on ``regime``: the entry's top-level values, overridden by
+    its sub-entry named after the regime, e.g.
+    ``{"lr": 3e-3, "aliasing": {"steps": 600, "num_frequencies": 64}}``.
+
+    Raises:
+        ValueError: for unknown keys (naming them and the allowed ones) or bad values.
+        TypeError: for a regime entry that is not a dict, or values of the wrong type.
+    """
+    regimes = {r.value for r in RegimeName}
+    base = {k: v for k, v in design.items() if k not in regimes}
+    override = design.get(regime, {})
+    if not isinstance(override, dict):
+        raise TypeError(f"{name}[{regime!r}] must be a dict; got {type(override).__name__}")
+    check_known(base, DesignSettings, what=f"unknown {name} settings")
+    check_known(override, DesignSettings, what=f"unknown {name}[{regime!r}] settings")
+    return DesignSettings(**{**base, **override})
 
 
 @dataclass
@@ -70,6 +112,7 @@ class PowerSpectrumConfig(ExperimentConfig):
         test_sets: functions in the fixed test set.
         test_seed: random seed of every test set (the same for all models).
         lstsq_k: frequencies of the least-squares Fourier fit baseline (``≥ k_fin``).
+        noise: observation noise σ of the blog-reproduction models' data.
         grid_depths: depths of figures 2–3 (depth × width grid).
         grid_widths: widths of figures 2–3.
         grid_seeds: random seeds per grid cell.
@@ -93,7 +136,17 @@ class PowerSpectrumConfig(ExperimentConfig):
             Must be 1 under multi-process or multi-node DDP.
         threads: torch CPU threads per process (``None``: torch's choice). Small models
             run fastest on one thread per process.
-        figures: draw figures 1–5 (PNG and SVG).
+        regimes: the named regimes to run (``data.REGIMES``; empty: none).
+        designs: the network designs trained on every regime.
+        regime_seeds: random seeds of the regime networks.
+        generic: training settings of the generic design (:func:`design_settings`).
+        structured: training settings of the structured design.
+        valid_sets: validation functions per regime (choose least squares' ``K`` and λ).
+        regime_test_sets: functions in each regime's fixed test set.
+        ridges: ridge strengths λ of the validated ridge baseline (empty: no ridge row).
+        floor_sizes: set sizes ``N`` of figure 6 (underdetermined regime; empty: none).
+        floor_sets: test (and validation) functions per size in figure 6.
+        figures: draw figures 1–7 (PNG and SVG).
         engine: Lightning settings, the fields of
             :class:`deepsets.training.EngineSettings`.
     """
@@ -128,6 +181,7 @@ class PowerSpectrumConfig(ExperimentConfig):
     test_sets: int = setting(1024, help="functions in the test set", minimum=1)
     test_seed: int = setting(2020, help="random seed of the test sets")
     lstsq_k: int = setting(4, help="frequencies of the least-squares baseline", minimum=1)
+    noise: float = setting(0.0, help="observation noise sigma of the blog reproduction")
     grid_depths: list[int] = setting(
         default_factory=_ints(1, 4), help="depths of figures 2-3", minimum=1
     )
@@ -161,14 +215,54 @@ class PowerSpectrumConfig(ExperimentConfig):
     threads: int | None = setting(
         1, help="torch CPU threads per process (0: torch's choice)", minimum=1, zero_is_none=True
     )
-    figures: bool = setting(True, help="draw figures 1-5 (default: yes)")
+    regimes: list[str] = setting(
+        default_factory=lambda: [r.value for r in RegimeName],
+        help="regimes: blog, noisy, underdetermined, aliasing",
+        choices=RegimeName,
+        unique=True,
+    )
+    designs: list[str] = setting(
+        default_factory=lambda: [d.value for d in Design],
+        help="network designs on the regimes: generic, structured",
+        choices=Design,
+        unique=True,
+    )
+    regime_seeds: list[int] = setting(
+        default_factory=_ints(0), help="random seeds of the regime networks", nonempty=True
+    )
+    generic: dict[str, Any] = setting(
+        default_factory=dict, help="generic design settings", cli=False
+    )
+    structured: dict[str, Any] = setting(
+        default_factory=dict, help="structured design settings", cli=False
+    )
+    valid_sets: int = setting(1024, help="validation functions per regime", minimum=1)
+    regime_test_sets: int = setting(1024, help="test functions per regime", minimum=1)
+    ridges: list[float] = setting(
+        default_factory=lambda: [0.01, 0.1, 1.0, 10.0], help="ridge strengths (empty: none)"
+    )
+    floor_sizes: list[int] = setting(
+        default_factory=_ints(8, 16, 32, 64, 128, 256, 512, 1024),
+        help="set sizes of figure 6 (empty: none)",
+        minimum=1,
+    )
+    floor_sets: int = setting(256, help="functions per size in figure 6", minimum=1)
+    figures: bool = setting(True, help="draw figures 1-7 (default: yes)")
     engine: dict[str, Any] = setting(
         default_factory=dict, help="Lightning settings (EngineSettings fields)", cli=False
     )
 
     def check(self) -> None:
         """Rules between settings: ``k_fin ≤ k_max``, ``lstsq_k ≥ k_fin``,
-        ``noise_k_fin ≤ noise_k_max``, one worker under DDP."""
+        ``noise_k_fin ≤ noise_k_max``, ``noise ≥ 0``, ridges ``> 0``, valid design
+        settings, one worker under DDP."""
+        if not self.noise >= 0:
+            raise ValueError(f"noise must be a number >= 0; got {self.noise!r}")
+        if any(not r > 0 for r in self.ridges):
+            raise ValueError(f"ridges must all be > 0; got {self.ridges}")
+        for design in Design:
+            for regime in RegimeName:
+                design_settings(getattr(self, design.value), regime.value, name=design.value)
         if self.k_fin > self.k_max:
             raise ValueError(f"k_fin must be <= k_max={self.k_max}; got {self.k_fin}")
         if self.lstsq_k < self.k_fin:
