@@ -26,7 +26,15 @@ from ...training import SetModelModule, fit_stream
 from .baselines import PriorEstimator, ValidatedLeastSquares, default_k_grid, select_least_squares
 from .bayes import BayesEstimator
 from .config import PowerSpectrumConfig, design_settings
-from .data import REGIMES, Design, Encoding, Regime, make_regime_sampler, regime_sets
+from .data import (
+    REGIMES,
+    Design,
+    Encoding,
+    PowerSpectrumBatch,
+    Regime,
+    make_regime_sampler,
+    regime_sets,
+)
 from .evaluate import Estimator, error_summary, regret_fraction, squared_errors
 from .model import NetworkEstimator, build_design, parameter_count
 
@@ -143,13 +151,14 @@ def _errors(estimator: Estimator, regime: Regime, count: int, seed: int) -> torc
     return squared_errors(estimator.predict, test, regime.k_fin)
 
 
-def _row(estimator: Estimator, regime: Regime, count: int, seed: int) -> dict[str, Any]:
-    start = time.process_time()
-    errors = _errors(estimator, regime, count, seed)
+def _row(estimator: Estimator, test: PowerSpectrumBatch, k_fin: int, cpu: float) -> dict[str, Any]:
+    """One estimator's errors on ``test``; ``cpu``: the process time when its work began
+    (before the validation of a validated fit)."""
+    errors = squared_errors(estimator.predict, test, k_fin)
     row: dict[str, Any] = {
         "per_k_mse": errors.mean(0).tolist(),
         "set_errors": errors.mean(1).tolist(),
-        "cpu_seconds": time.process_time() - start,
+        "cpu_seconds": time.process_time() - cpu,
     }
     if isinstance(estimator, ValidatedLeastSquares):
         row.update(k_fit=estimator.k_fit, ridge=estimator.ridge, valid_mse=estimator.valid_mse)
@@ -171,20 +180,24 @@ def _validated(
 
 
 def _references(config: PowerSpectrumConfig, regime: Regime) -> dict[str, Any]:
-    seed, count = config.test_seed, config.regime_test_sets
-    estimators: dict[str, Estimator | None] = {
-        "prior": PriorEstimator(regime.k_fin),
-        "lstsq": _validated(regime, config.valid_sets, seed),
-        "ridge": _validated(regime, config.valid_sets, seed, config.ridges)
-        if config.ridges
-        else None,
-        "bayes": BayesEstimator(k_max=regime.k_max, k_fin=regime.k_fin, noise=regime.noise),
+    """The rows of the baselines and the floor: prior, validated least squares and ridge
+    (chosen on ``valid_sets`` validation functions), Bayes."""
+    test = regime_sets(regime, config.regime_test_sets, stream="test", seed=config.test_seed)
+    rows: dict[str, Any] = {}
+    makers: dict[str, Any] = {
+        "prior": lambda: PriorEstimator(regime.k_fin),
+        "lstsq": lambda: _validated(regime, config.valid_sets, config.test_seed),
+        "ridge": lambda: _validated(regime, config.valid_sets, config.test_seed, config.ridges),
+        "bayes": lambda: BayesEstimator(k_max=regime.k_max, k_fin=regime.k_fin, noise=regime.noise),
     }
-    return {
-        name: _row(estimator, regime, count, seed)
-        for name, estimator in estimators.items()
-        if estimator is not None
-    }
+    for name, make in makers.items():
+        if name == "ridge" and not config.ridges:
+            continue
+        cpu = time.process_time()
+        estimator = make()
+        if estimator is not None:
+            rows[name] = _row(estimator, test, regime.k_fin, cpu)
+    return rows
 
 
 def _floor_sizes(config: PowerSpectrumConfig) -> list[Regime]:
@@ -242,9 +255,9 @@ def execute_regime_job(
         callbacks=callbacks,
     )
     network = NetworkEstimator(model, Encoding.RAW)
-    info.update(
-        kind=job["kind"], **_row(network, regime, config.regime_test_sets, config.test_seed)
-    )
+    test = regime_sets(regime, config.regime_test_sets, stream="test", seed=config.test_seed)
+    info.update(kind=job["kind"], **_row(network, test, regime.k_fin, time.process_time()))
+    info["eval_cpu_seconds"] = info.pop("cpu_seconds")
     if job["floor_sweep"]:
         info["floor_sweep"] = [
             float(_errors(network, r, config.floor_sets, config.test_seed).mean())
