@@ -95,7 +95,8 @@ def least_squares_log_power(
     ``chunk`` sets at a time.
 
     Shapes:
-        ``x``, ``y``: ``(B, N)`` → ``(B, k_fin)`` float32 (requires ``k_fin ≤ k_fit``).
+        ``x``, ``y``: ``(B, N)`` → ``(B, k_fin)`` in ``x``'s dtype (requires
+        ``k_fin ≤ k_fit``).
     """
     if k_fin > k_fit:
         raise ValueError(f"k_fin must be <= k_fit; got k_fin={k_fin}, k_fit={k_fit}")
@@ -111,7 +112,7 @@ def least_squares_log_power(
             gram = design.transpose(1, 2) @ design + _penalty(2 * k_fit + 1, ridge, x.device)
             coef = torch.linalg.solve(gram, design.transpose(1, 2) @ rhs)
         out.append(_log_power(coef.squeeze(-1), k_fin, floor))
-    return torch.cat(out).float()
+    return torch.cat(out).to(x.dtype if x.is_floating_point() else torch.float32)
 
 
 #: :math:`\mathrm{Var}[\log p] = \pi^2/6` for an exponential ``p``: the prior's MSE.

@@ -9,6 +9,7 @@ flags (:mod:`deepsets.experiments._config`).
 from __future__ import annotations
 
 import argparse
+from copy import deepcopy
 from dataclasses import dataclass, fields
 from enum import Enum
 from pathlib import Path
@@ -49,6 +50,52 @@ class Preset(str, Enum):
 
 def _ints(*values: int) -> Any:
     return lambda: list(values)
+
+
+# Training budgets of the two designs per regime (the research behind them: CPU-seconds
+# per model and the MSE they reach are in docs/study/power-spectrum.md).
+STRUCTURED_QUICK: dict[str, Any] = {
+    "lr": 3e-3,
+    "hidden": [32, 32],
+    "blog": {"steps": 100, "num_frequencies": 8},
+    "noisy": {"steps": 300, "num_frequencies": 8},
+    "underdetermined": {"steps": 300, "num_frequencies": 24},
+    "aliasing": {"steps": 100, "batch_size": 32, "num_frequencies": 64},
+}
+STRUCTURED_FULL: dict[str, Any] = {
+    "lr": 3e-3,
+    "hidden": [32, 32],
+    "blog": {"steps": 300, "num_frequencies": 8},
+    "noisy": {"steps": 600, "num_frequencies": 8},
+    "underdetermined": {"steps": 800, "num_frequencies": 32},
+    "aliasing": {"steps": 600, "batch_size": 32, "num_frequencies": 64},
+}
+GENERIC_QUICK: dict[str, Any] = {
+    "lr": 2e-3,
+    "hidden": [128, 128],
+    "rho_hidden": [128, 128],
+    "blog": {"steps": 600, "num_frequencies": 8},
+    "noisy": {"steps": 600, "num_frequencies": 8},
+    "underdetermined": {"steps": 600, "num_frequencies": 16},
+    "aliasing": {"steps": 200, "batch_size": 32, "num_frequencies": 16},
+}
+GENERIC_FULL: dict[str, Any] = {
+    "lr": 2e-3,
+    "hidden": [128, 128],
+    "rho_hidden": [128, 128],
+    "blog": {"steps": 3000, "num_frequencies": 8},
+    "noisy": {"steps": 6000, "num_frequencies": 8},
+    "underdetermined": {"steps": 4000, "num_frequencies": 16},
+    "aliasing": {"steps": 1000, "batch_size": 32, "num_frequencies": 16},
+}
+
+
+def _scaled(design: dict[str, Any], factor: int) -> dict[str, Any]:
+    """``design`` with every regime's ``steps`` times ``factor``."""
+    return {
+        key: {**value, "steps": value["steps"] * factor} if isinstance(value, dict) else value
+        for key, value in design.items()
+    }
 
 
 @dataclass
@@ -95,7 +142,8 @@ class PowerSpectrumConfig(ExperimentConfig):
     """Every setting of ``deepsets power-spectrum`` (the field's help is its flag's help).
 
     Attributes:
-        preset: the preset the other values started from (``quick`` or ``paper``).
+        preset: the preset the other values started from (``quick``, ``full`` or
+            ``paper``).
         out: run directory (report, metrics, figures, checkpoints, logs).
         resume: continue interrupted training runs from their ``last.ckpt``.
         seeds: random seeds of the main models (initialisation and training stream).
@@ -153,7 +201,7 @@ class PowerSpectrumConfig(ExperimentConfig):
 
     preset: str = setting(
         "quick",
-        help="starting values: quick (minutes on a CPU) or paper (the blog post's scale)",
+        help="starting values: quick (minutes on a CPU), full (~30 min on 2 cores) or paper",
         choices=Preset,
         cli=False,
     )
@@ -231,10 +279,10 @@ class PowerSpectrumConfig(ExperimentConfig):
         default_factory=_ints(0), help="random seeds of the regime networks", nonempty=True
     )
     generic: dict[str, Any] = setting(
-        default_factory=dict, help="generic design settings", cli=False
+        default_factory=lambda: deepcopy(GENERIC_QUICK), help="generic design", cli=False
     )
     structured: dict[str, Any] = setting(
-        default_factory=dict, help="structured design settings", cli=False
+        default_factory=lambda: deepcopy(STRUCTURED_QUICK), help="structured design", cli=False
     )
     valid_sets: int = setting(1024, help="validation functions per regime", minimum=1)
     regime_test_sets: int = setting(1024, help="test functions per regime", minimum=1)
@@ -281,9 +329,36 @@ class PowerSpectrumConfig(ExperimentConfig):
             )
 
 
-#: Preset values (fields not named keep the dataclass defaults, which are ``quick``'s).
+#: Preset values (fields not named keep the dataclass defaults).
 PRESETS: dict[str, dict[str, Any]] = {
-    "quick": {},
+    # Minutes on 2 CPU cores: all four regimes with small budgets and one random seed
+    # (smaller validation and test draws), and a cut reproduction of the blog post.
+    "quick": {
+        "seeds": [0],
+        "steps": 3000,
+        "grid_seeds": [0],
+        "grid_steps": 500,
+        "noise_steps": 500,
+        "sweep_sets": 256,
+        "noise_sets": 256,
+        "regime_seeds": [0],
+        "valid_sets": 256,
+        "regime_test_sets": 512,
+        "floor_sets": 128,
+        "workers": 2,
+    },
+    # About 30 minutes on 2 CPU cores: the issue's targets with 3 random seeds per design,
+    # the 1,024-function test sets, and the blog reproduction at the scale of the earlier
+    # quick preset.
+    "full": {
+        "out": "runs/full",
+        "seeds": [0, 1],
+        "regime_seeds": [0, 1, 2],
+        "structured": STRUCTURED_FULL,
+        "generic": GENERIC_FULL,
+        "floor_sets": 512,
+        "workers": 2,
+    },
     # The scale of the blog post's experiments: N = 512, batch 256, Adam with default
     # settings, 1024 test sets, a depth × width grid with several random seeds per cell.
     # Meant for GPUs or several machines.
@@ -309,6 +384,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         "other_encoding_seeds": None,
         "workers": 1,
         "threads": None,
+        "regime_seeds": [0, 1, 2, 3, 4],
+        "structured": _scaled(STRUCTURED_FULL, 4),
+        "generic": _scaled(GENERIC_FULL, 10),
+        "floor_sets": 1024,
         "engine": {"checkpoint_every": 5000},
     },
 }
