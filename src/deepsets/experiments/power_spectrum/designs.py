@@ -76,6 +76,8 @@ class GenericSpectrumNet(nn.Module):
         rho_hidden_dims: hidden widths of ρ.
     """
 
+    offset: Tensor
+
     def __init__(
         self,
         k_fin: int,
@@ -96,7 +98,7 @@ class GenericSpectrumNet(nn.Module):
         self.register_buffer("offset", prior_mean(self.k_fin), persistent=False)
 
     def forward(self, features: Tensor, mask: Tensor | None = None) -> Tensor:
-        x, y = _split(features.float())
+        x, y = _split(features.to(self.offset.dtype))
         values = y.unsqueeze(-1)  # (B, N, 1)
         e = torch.cat([self.encoder(x, values), values, values.square()], -1)  # (B, N, 4J+2)
         h = torch.cat([e, self.phi(e)], -1)  # (B, N, 4J+2+L)
@@ -213,10 +215,10 @@ class StructuredSpectrumNet(nn.Module):
         det = cov[..., 0, 0] * cov[..., 1, 1] - cov[..., 0, 1].square()
         aniso = (1 - 4 * det / trace.square()).clamp(0, 1)
         ratio = (log_m2 - trace.log()).clamp(-15, 15)
-        summaries = torch.stack([ratio / 5, aniso], -1).float()  # (B, k, 2)
+        summaries = torch.stack([ratio / 5, aniso], -1).to(self.one_hot.dtype)  # (B, k, 2)
         one_hot = self.one_hot.expand(x.shape[0], -1, -1)  # (B, k, k)
         correction = self.head(torch.cat([summaries, one_hot], -1)).squeeze(-1)  # (B, k)
-        return log_m2.float() + correction
+        return log_m2.to(correction.dtype) + correction
 
     def extra_repr(self) -> str:
         return (
