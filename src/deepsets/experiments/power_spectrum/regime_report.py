@@ -90,7 +90,8 @@ def _beaten(name: str, regime: dict[str, Any]) -> str | None:
     if not better:
         return None
     names = ", ".join(f"{estimator_label(b, est[b])} ({_g(est[b]['mse'])})" for b in better)
-    return f"- **A baseline beats the {LABELS[name]}** ({_g(est[name]['mse'])}): {names}."
+    tie = " (all of them exact to 1e-4)" if est[name]["mse"] < 1e-4 else ""
+    return f"- **A baseline beats the {LABELS[name]}** ({_g(est[name]['mse'])}): {names}{tie}."
 
 
 def regime_sections(metrics: dict[str, Any], config: PowerSpectrumConfig) -> list[str]:
