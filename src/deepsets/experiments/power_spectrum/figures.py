@@ -230,15 +230,21 @@ def _fig6(plt: Any, metrics: dict[str, Any], config: PowerSpectrumConfig) -> Any
         ("bayes", "Bayes floor", "black", ":"),
     )
     for key, label, color, style in lines:
-        points = [(n, v) for n, v in zip(sizes, sweep[key], strict=True) if v is not None]
+        # a log axis: exact estimates (rounding error, ~1e-30) are drawn at 1e-6
+        points = [
+            (n, max(v, 1e-6)) for n, v in zip(sizes, sweep[key], strict=True) if v is not None
+        ]
         ax.plot(*zip(*points, strict=True), color=color, ls=style, marker="o", ms=3, label=label)
     ax.axvline(sweep["trained_set_size"], color="0.6", lw=1)
-    ax.text(sweep["trained_set_size"], 1.0, " trained N", va="bottom", fontsize=8)
+    ax.text(
+        sweep["trained_set_size"], 0.97, " trained N", va="top", fontsize=8,
+        transform=ax.get_xaxis_transform(),
+    )  # fmt: skip
     ax.axvline(2 * sweep["k_max"] + 1, color="0.8", lw=1, ls="--")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("set size N")
-    ax.set_ylabel("test MSE of log $p_k$")
+    ax.set_ylabel("test MSE of log $p_k$ (floor 1e-6)")
     ax.set_title(f"Fig. 6: k_max = {sweep['k_max']}, K_fin = {sweep['k_fin']}, noiseless")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
@@ -251,7 +257,7 @@ def _fig7(plt: Any, metrics: dict[str, Any], config: PowerSpectrumConfig) -> Any
         return None
     names = list(regimes)
     keys = list(dict.fromkeys(k for r in regimes.values() for k in r["estimators"]))
-    figure, ax = plt.subplots(figsize=(7.5, 4))
+    figure, ax = plt.subplots(figsize=(9, 4.8))
     width = 0.8 / len(keys)
     for i, key in enumerate(keys):
         xs, heights, errors = [], [], []
@@ -268,6 +274,6 @@ def _fig7(plt: Any, metrics: dict[str, Any], config: PowerSpectrumConfig) -> Any
     ax.set_xticks(range(len(names)), names)
     ax.set_ylabel("test MSE of log $p_k$ (floor 1e-6)")
     ax.set_title("Fig. 7: the four regimes (error bars: sd over random seeds)")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=3)
     ax.grid(alpha=0.3, axis="y")
     return figure
