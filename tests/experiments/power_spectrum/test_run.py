@@ -64,6 +64,7 @@ def test_two_workers_give_the_same_numbers_as_one(
     settings: dict[str, Any] = {
         "seeds": [0], "encodings": ["circle", "raw"], "depth": 1, "width": 4, "steps": 3,
         "batch_size": 4, "set_size": 8, "grid_depths": [1], "grid_widths": [4],
+        "grid_seeds": [0, 1],
         "grid_steps": 3, "noise_steps": 0, "test_sets": 16, "sweep_sets": 8,
         "sweep_sizes": [8], "figures": False, "regimes": [],
         "engine": {"accelerator": "cpu", "progress": False, "logger": "none"},
@@ -117,31 +118,40 @@ def test_regime_metrics_of_a_tiny_run(tiny_study: tuple[Path, dict[str, Any]]) -
 
 
 def test_regime_networks_resume_bit_for_bit(tmp_path: Path) -> None:
-    """The regime networks train on the engine: 4 steps at once, or 2 and a resume to 4,
-    end with the same weights."""
+    """The regime networks train on the engine: a run stopped after 3 of 4 steps (its last
+    checkpoint at step 2) and resumed ends with the weights of an uninterrupted run."""
     import torch
+    from lightning.pytorch import Callback
 
     from deepsets.experiments.power_spectrum.config import PowerSpectrumConfig
     from deepsets.experiments.power_spectrum.regimes import execute_regime_job, regime_jobs
 
-    engine = {"accelerator": "cpu", "progress": False, "logger": "none"}
-    base = {"regimes": ["noisy"], "designs": ["structured", "generic"], "regime_test_sets": 8}
-    base["generic"] = {"batch_size": 4, "hidden": [8], "rho_hidden": [8]}
-    base["structured"] = {"batch_size": 4, "hidden": [8]}
+    class Stop(Callback):
+        def on_train_batch_end(self, trainer: Any, *args: Any) -> None:
+            if trainer.global_step >= 3:  # after the checkpoint of step 2
+                raise RuntimeError("stopped")
 
-    def weights(out: Path, steps: list[int], design: str) -> dict[str, torch.Tensor]:
-        for count in steps:
-            config = PowerSpectrumConfig(
-                out=str(out), resume=True, engine=engine,
-                **{**base, design: {**base[design], "steps": count}},
-            )  # fmt: skip
-            job = next(j for j in regime_jobs(config) if j.get("design") == design)
-            info = execute_regime_job(config, job)
-        state = torch.load(info["checkpoint"], weights_only=True)["state_dict"]
-        return state
-
+    engine = {"accelerator": "cpu", "progress": False, "logger": "none", "checkpoint_every": 2}
+    budgets = {"steps": 4, "batch_size": 4, "hidden": [8], "rho_hidden": [8]}
     for design in ("structured", "generic"):
-        straight = weights(tmp_path / f"a-{design}", [4], design)
-        resumed = weights(tmp_path / f"b-{design}", [2, 4], design)
+        weights = []
+        for out, stops in (
+            (tmp_path / f"a-{design}", [False]),
+            (tmp_path / f"b-{design}", [True, False]),
+        ):
+            for stop in stops:
+                config = PowerSpectrumConfig(
+                    out=str(out), resume=True, engine=engine, regimes=["noisy"],
+                    designs=[design], regime_test_sets=8, **{design: budgets},
+                )  # fmt: skip
+                job = next(j for j in regime_jobs(config) if j["kind"] == "regime-net")
+                if stop:
+                    with pytest.raises(RuntimeError, match="stopped"):
+                        execute_regime_job(config, job, [Stop()])
+                    continue
+                info = execute_regime_job(config, job)
+            assert info["resumed"] == stops[0]
+            weights.append(torch.load(info["checkpoint"], weights_only=True)["state_dict"])
+        straight, resumed = weights
         assert straight.keys() == resumed.keys()
         assert all(torch.equal(straight[k], resumed[k]) for k in straight)
