@@ -105,6 +105,51 @@ def test_bad_designs_and_inputs_are_rejected() -> None:
         StructuredSpectrumNet(3, num_frequencies=2)
     with pytest.raises(ValueError, match=r"raw \(x, y\) pairs of shape \(B, N, 2\)"):
         GenericSpectrumNet(2, num_frequencies=2)(torch.zeros(1, 4, 3))
-    with pytest.raises(ValueError, match="phi_hidden_dims must name at least one width"):
-        GenericSpectrumNet(2, num_frequencies=2, phi_hidden_dims=[])
+    with pytest.raises(ValueError, match="k_fin must be"):
+        GenericSpectrumNet(0, num_frequencies=2)
     assert "structure_scale=10.0" in repr(StructuredSpectrumNet(2, num_frequencies=2))
+
+
+def test_generic_design_pools_the_fourier_moments_of_each_set() -> None:
+    """The pooled statistics against a loop over the real elements of each set."""
+    model = GenericSpectrumNet(2, num_frequencies=3).double()
+    features = _features(3, 4, 9)
+    mask = torch.rand(4, 9, generator=torch.Generator().manual_seed(3)) > 0.3
+    mask[:, 0] = True
+    z = model.pooled(features, mask)
+    for b in range(4):
+        x, y = features[b, mask[b], 0], features[b, mask[b], 1]
+        j = torch.arange(1, 4, dtype=F64)
+        psi = torch.cat([torch.cos(x[:, None] * j), torch.sin(x[:, None] * j)], -1)  # (n, 6)
+        gram = psi.T @ psi / len(x)
+        rows, cols = torch.triu_indices(6, 6)
+        expected = torch.cat(
+            [
+                psi.mean(0),
+                (psi * y[:, None]).mean(0),
+                y.mean()[None],
+                y.square().mean()[None],
+                gram[rows, cols],
+            ]
+        )
+        assert torch.allclose(z[b], expected, atol=1e-12)
+
+
+def test_generic_design_standardises_with_the_first_training_batch_only() -> None:
+    torch.manual_seed(0)
+    model = GenericSpectrumNet(2, num_frequencies=2).double()
+    first, second = _features(0, 16, 12), _features(1, 16, 12) * 3
+    model.eval()
+    model(first)  # evaluation never measures
+    assert not bool(model.calibrated)
+    model.train()
+    model(first)
+    z = model.pooled(first)
+    assert torch.allclose(model.feature_mean, z.mean(0))
+    assert torch.allclose(model.feature_scale, z.std(0).clamp_min(1e-6))
+    kept = model.feature_scale.clone()
+    model(second)  # later batches do not move it
+    assert torch.equal(model.feature_scale, kept)
+    # the measurement travels with the weights (a resumed or reloaded model keeps it)
+    state = model.state_dict()
+    assert {"feature_mean", "feature_scale", "calibrated"} <= set(state)

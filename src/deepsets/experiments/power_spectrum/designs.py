@@ -1,7 +1,8 @@
 r"""The two network designs of the power-spectrum regimes, built from the library's parts.
 
-- :class:`GenericSpectrumNet`: Fourier features :math:`\psi(x_n)`, their products with
-  :math:`y_n`, :math:`y_n` and :math:`y_n^2` → an MLP φ → mean pooling → an MLP ρ;
+- :class:`GenericSpectrumNet`: the mean-pooled Fourier moments of the set (Fourier
+  features :math:`\psi(x_n)`, their products with :math:`y_n` and with each other,
+  :math:`y_n`, :math:`y_n^2`) → an MLP ρ with a power read-out;
 - :class:`StructuredSpectrumNet`: φ emits second-order statistics, sum-pooled into
   :math:`G = \sum_n \psi_n\psi_n^\top` and :math:`r = \sum_n \psi_n y_n`
   (:func:`~deepsets.functional.pooled_outer`); ρ solves a learned-regularised linear system
@@ -48,61 +49,85 @@ def _split(features: Tensor) -> tuple[Tensor, Tensor]:
 
 
 class GenericSpectrumNet(nn.Module):
-    r"""Fourier features, an MLP φ, mean pooling and an MLP ρ, with a skip and a power
-    read-out.
+    r"""Mean-pooled first- and second-order Fourier moments, a fixed standardisation and an
+    MLP ρ with a power read-out — no solve: ρ learns the map to the log power itself.
 
     .. math::
 
-        e_n = \psi(x_n) \oplus y_n\psi(x_n) \oplus (y_n, y_n^2), \qquad
-        h = \frac1N \sum_n \big(e_n \oplus \varphi(e_n)\big), \qquad
-        (u_k, v_k, c_k) = \rho(h)_k, \quad
+        z = \frac1N \sum_n \big[\psi_n \oplus y_n\psi_n \oplus (y_n, y_n^2) \oplus
+        \mathrm{triu}(\psi_n\psi_n^\top)\big], \qquad
+        (u_k, v_k, c_k) = \rho\big((z - \mu) / s\big)_k, \qquad
         \widehat{\log p_k} = \log\big(u_k^2 + v_k^2 + e^{c_k + \bar\ell_k}\big)
 
-    with :math:`\psi` the :class:`~deepsets.FourierFeatures` of :math:`J` frequencies, φ an
-    MLP whose last layer is linear, and :math:`\bar\ell_k` the prior mean of
-    :math:`\log p_k`. The skip puts the linear statistics
-    :math:`\frac1N\sum_n y_n\cos kx_n` (the classical Fourier estimate) into ρ's input
-    directly; the read-out makes :math:`\log p_k` the log of a power, as a Fourier
-    estimate's :math:`a_k^2 + b_k^2` is.
+    with :math:`\psi` the :class:`~deepsets.FourierFeatures` of :math:`J` frequencies,
+    :math:`\mu, s` a per-feature standardisation measured once, on the first training batch
+    (buffers, saved with the weights), ρ a plain MLP and :math:`\bar\ell_k` the prior mean
+    of :math:`\log p_k`. It is a Deep Set :math:`\rho(\frac1N\sum_n\varphi(x_n, y_n))`
+    with a fixed φ (Zaheer et al., Theorem 2). Least squares :math:`G^{-1}r` is a smooth
+    function of the pooled :math:`G = \overline{\psi\psi^\top}` and
+    :math:`r = \overline{\psi y}`, so ρ can approximate it and the plug-in power
+    :math:`\hat A_k^2 + \hat B_k^2`; the floor :math:`e^{c_k + \bar\ell_k}` keeps the log
+    finite where the data cannot resolve a small power.
 
     Shapes:
         - ``features``: ``(B, N, 2)`` = :math:`(x_n, y_n)`; ``mask``: ``(B, N)`` optional
+        - pooled ``z``: ``(B, 4J + 2 + J(2J + 1))``
         - output: ``(B, k_fin)``
 
     Args:
         k_fin: number of estimated frequencies.
-        num_frequencies: :math:`J`.
-        phi_hidden_dims: widths of φ (the last one is its linear output).
+        num_frequencies: :math:`J` (the Gram part has :math:`J(2J + 1)` features).
         rho_hidden_dims: hidden widths of ρ.
     """
 
     offset: Tensor
+    rows: Tensor
+    cols: Tensor
+    feature_mean: Tensor
+    feature_scale: Tensor
+    calibrated: Tensor
 
     def __init__(
-        self,
-        k_fin: int,
-        *,
-        num_frequencies: int,
-        phi_hidden_dims: Sequence[int] = (128, 128),
-        rho_hidden_dims: Sequence[int] = (128, 128),
+        self, k_fin: int, *, num_frequencies: int, rho_hidden_dims: Sequence[int] = (256, 256)
     ) -> None:
         super().__init__()
         self.k_fin = check_dim(k_fin, name="k_fin")
-        dims = [check_dim(d, name="phi_hidden_dims") for d in phi_hidden_dims]
-        if not dims:
-            raise ValueError("phi_hidden_dims must name at least one width; got []")
         self.encoder = FourierFeatures(num_frequencies)
-        input_dim = self.encoder.output_dim(1) + 2
-        self.phi = mlp(input_dim, dims[:-1], dims[-1])
-        self.rho = mlp(input_dim + dims[-1], list(rho_hidden_dims), 3 * self.k_fin)
+        width = self.encoder.output_dim()
+        rows, cols = torch.triu_indices(width, width)
+        self.register_buffer("rows", rows, persistent=False)
+        self.register_buffer("cols", cols, persistent=False)
+        pooled_dim = self.encoder.output_dim(1) + 2 + rows.numel()
+        self.register_buffer("feature_mean", torch.zeros(pooled_dim))
+        self.register_buffer("feature_scale", torch.ones(pooled_dim))
+        self.register_buffer("calibrated", torch.tensor(False))
+        self.rho = mlp(pooled_dim, list(rho_hidden_dims), 3 * self.k_fin)
         self.register_buffer("offset", prior_mean(self.k_fin), persistent=False)
 
-    def forward(self, features: Tensor, mask: Tensor | None = None) -> Tensor:
+    def pooled(self, features: Tensor, mask: Tensor | None = None) -> Tensor:
+        """The mean-pooled moments ``z`` of the sets: ``(B, 4J + 2 + J(2J + 1))``."""
         x, y = _split(features.to(self.offset.dtype))
         values = y.unsqueeze(-1)  # (B, N, 1)
-        e = torch.cat([self.encoder(x, values), values, values.square()], -1)  # (B, N, 4J+2)
-        h = torch.cat([e, self.phi(e)], -1)  # (B, N, 4J+2+L)
-        out = self.rho(masked_pool(h, "mean", mask))  # (B, 3 k_fin)
+        first = torch.cat([self.encoder(x, values), values, values.square()], -1)
+        psi = self.encoder(x)  # (B, N, 2J)
+        count = (
+            torch.full_like(y[:, :1], y.shape[1])
+            if mask is None
+            else mask.to(y.dtype).sum(-1, keepdim=True).clamp_min(1)
+        )  # (B, 1)
+        gram = pooled_outer(psi, weights=mask)[:, self.rows, self.cols] / count
+        return torch.cat([masked_pool(first, "mean", mask), gram], -1)
+
+    def forward(self, features: Tensor, mask: Tensor | None = None) -> Tensor:
+        z = self.pooled(features, mask)  # (B, F)
+        if self.training and not bool(self.calibrated):
+            # the scale of the moments differs by orders of magnitude between regimes:
+            # measure it once, on the first training batch, and keep it fixed
+            with torch.no_grad():
+                self.feature_mean.copy_(z.mean(0))
+                self.feature_scale.copy_(z.std(0).clamp_min(1e-6))
+                self.calibrated.fill_(True)
+        out = self.rho((z - self.feature_mean) / self.feature_scale)  # (B, 3 k_fin)
         u, v, c = out.unflatten(-1, (3, self.k_fin)).unbind(-2)  # (B, k_fin) each
         return (u.square() + v.square() + (c + self.offset).exp()).log()
 

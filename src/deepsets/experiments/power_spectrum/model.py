@@ -123,15 +123,14 @@ def build_design(
     hidden: list[int],
     rho_hidden: list[int] | None = None,
 ) -> nn.Module:
-    """The network of ``design``: ``generic`` (φ widths ``hidden``, ρ widths
-    ``rho_hidden``, default ``hidden``) or ``structured`` (head widths ``hidden``), with
+    """The network of ``design``: ``generic`` (ρ widths ``rho_hidden``, default
+    ``hidden``) or ``structured`` (head widths ``hidden``), with
     ``num_frequencies`` Fourier features. Both take ``raw`` features ``(B, N, 2)``."""
     kind = resolve_option(design, Design, name="design")
     if kind is Design.GENERIC:
         return GenericSpectrumNet(
             k_fin,
             num_frequencies=num_frequencies,
-            phi_hidden_dims=hidden,
             rho_hidden_dims=hidden if rho_hidden is None else rho_hidden,
         )
     return StructuredSpectrumNet(k_fin, num_frequencies=num_frequencies, head_hidden_dims=hidden)

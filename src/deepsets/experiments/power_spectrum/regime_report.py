@@ -15,7 +15,7 @@ LABELS = {
     "prior": "prior E[log p_k]",
     "lstsq": "least squares",
     "ridge": "ridge",
-    "bayes": "Bayes floor E[log p_k | data]",
+    "bayes": "Bayes floor (posterior mean of log p_k)",
     "generic": "generic network (Fourier features + MLP ρ)",
     "structured": "structured network (pooled second moments + learned solve)",
 }
@@ -37,6 +37,10 @@ def _g(value: float | None) -> str:
     if value is None:
         return "n/a"
     return f"{value:.2e}" if 0 < abs(value) < 1e-3 else f"{value:.4f}"
+
+
+def _regret(value: float) -> str:
+    return f"{0.0 if abs(value) < 5e-4 else value:.3f}"  # no "-0.000" at the floor
 
 
 def _row(cells: list[Any]) -> str:
@@ -76,7 +80,7 @@ def regime_summary(metrics: dict[str, Any]) -> list[str]:
         winner = regime["winner"]
         lines.append(
             f"- **{name}**: the winner is the {estimator_label(winner, est[winner])} "
-            f"with MSE {_g(est[winner]['mse'])} (regret {est[winner]['regret']:.3f}); "
+            f"with MSE {_g(est[winner]['mse'])} (regret {_regret(est[winner]['regret'])}); "
             f"the Bayes floor is {_g(est['bayes']['mse'])}, the prior "
             f"{_g(est['prior']['mse'])}."
         )
@@ -145,7 +149,7 @@ def regime_sections(metrics: dict[str, Any], config: PowerSpectrumConfig) -> lis
                         estimator_label(key, entry),
                         _mse_cell(key, entry),
                         minus_cell,
-                        f"{entry['regret']:.3f}",
+                        _regret(entry["regret"]),
                         f"{entry['cpu_seconds']:.1f}",
                         _setting(key, entry),
                         *(f"{v:.3f}" for v in entry["per_k_mse"]),

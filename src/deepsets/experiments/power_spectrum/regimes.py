@@ -283,6 +283,8 @@ def _network_entry(runs: list[dict[str, Any]], bayes: torch.Tensor) -> dict[str,
         "mse": sum(mses) / count,
         "mse_sd": _spread(mses),
         "minus_bayes": sum(s["minus_bayes"] for s in per_seed) / count,
+        # one seed: its paired standard error over the test functions
+        **({"minus_bayes_se": per_seed[0]["minus_bayes_se"]} if count == 1 else {}),
         "per_k_mse": [sum(v) / count for v in zip(*(r["per_k_mse"] for r in runs), strict=True)],
         "cpu_seconds": sum(r["train_cpu_seconds"] for r in runs) / count,
         "parameters": runs[0]["parameters"],
