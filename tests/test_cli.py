@@ -28,6 +28,9 @@ TINY = [
     "--noise-test-k-max", "8", "16",
     "--test-sets", "32", "--sweep-sets", "16", "--sweep-sizes", "8", "128",
     "--workers", "1", "--accelerator", "cpu", "--no-progress", "--logger", "none",
+    # the regime part, small: one regime, one design (its budget is the quick preset's)
+    "--regimes", "noisy", "--designs", "structured", "--regime-test-sets", "16",
+    "--valid-sets", "16", "--ridges", "1",
 ]  # fmt: skip
 
 REQUIRED_METRICS = {
@@ -64,8 +67,20 @@ def test_power_spectrum_end_to_end_and_resume(
     assert len(metrics["grid"]) == 1 and set(metrics["noise"]["tests"]) == {"8", "16"}
 
     report = (out / "report.md").read_text()
-    for heading in ("## Headline", "## Where each estimator wins", "side by side", "## Figures"):
+    headings = (
+        "## Reproduction: the blog post's network",
+        "## Where each estimator wins",
+        "side by side",
+        "## Figures",
+        "## The Bayes floor and the four regimes",
+        "### noisy (k_max 4, K_fin 4, N 32, σ 0.3)",
+    )
+    for heading in headings:
         assert heading in report
+    assert set(metrics["regimes"]) == {"noisy"} and metrics["floor_sweep"] is None
+    assert set(metrics["regimes"]["noisy"]["estimators"]) == {
+        "prior", "lstsq", "ridge", "bayes", "structured"
+    }  # fmt: skip
     assert "least-squares baseline wins" in report  # said plainly
     assert "(1 seed)" in report and "± 0.000" not in report  # no spread claimed from one seed
     for number in range(1, 6):

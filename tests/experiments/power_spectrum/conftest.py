@@ -27,6 +27,13 @@ TINY: dict[str, Any] = {
     "test_sets": 32,
     "sweep_sets": 16,
     "sweep_sizes": [8, 64],
+    "regime_test_sets": 16,
+    "valid_sets": 16,
+    "ridges": [1.0],
+    "floor_sizes": [16, 64],
+    "floor_sets": 8,
+    "generic": {"steps": 3, "batch_size": 4, "hidden": [8], "rho_hidden": [8]},
+    "structured": {"steps": 3, "batch_size": 4, "hidden": [8], "num_frequencies": 8},
     "workers": 1,
     "engine": {"accelerator": "cpu", "progress": False, "logger": "none"},
 }

@@ -37,8 +37,10 @@ def test_every_setting_is_a_flag() -> None:
     parser = argparse.ArgumentParser()
     add_config_arguments(parser)
     flags = {action.dest for action in parser._actions}
-    settings = {f.name for f in fields(PowerSpectrumConfig)} - {"engine"}
+    tables = {"engine", "generic", "structured"}  # config-file tables, no flags
+    settings = {f.name for f in fields(PowerSpectrumConfig)} - tables
     assert settings <= flags
+    assert not tables & flags
 
 
 @pytest.mark.parametrize(
@@ -62,6 +64,19 @@ def test_every_setting_is_a_flag() -> None:
         ({"engine": {"devices": 2, "accelerator": "cpu"}}, ValueError, "workers must be 1"),
         ({"engine": {"colour": "red"}}, ValueError, "engine has unknown settings"),
         ({"resume": "yes"}, TypeError, "resume must be a bool"),
+        ({"noise": -0.1}, ValueError, "noise must be a number >= 0; got -0.1"),
+        ({"regimes": ["blog", "loud"]}, ValueError, "regimes must be one of"),
+        ({"designs": ["deep"]}, ValueError, "designs must be one of 'generic', 'structured'"),
+        ({"ridges": [0.1, 0.0]}, ValueError, r"ridges must all be > 0; got \[0.1, 0.0\]"),
+        ({"valid_sets": 0}, ValueError, "valid_sets must be a positive int"),
+        ({"generic": {"stpes": 3}}, ValueError, r"unknown generic settings \['stpes'\]"),
+        (
+            {"structured": {"aliasing": {"lr": -1}}},
+            ValueError,
+            "lr must be > 0",
+        ),
+        ({"structured": {"noisy": 5}}, TypeError, r"structured\['noisy'\] must be a dict"),
+        ({"generic": {"hidden": "wide"}}, TypeError, "hidden must be an int"),
     ],
 )
 def test_bad_settings_name_the_setting(
@@ -91,3 +106,28 @@ def test_config_files(tmp_path: Path) -> None:
     listed.write_text("[1, 2]")
     with pytest.raises(ValueError, match="must hold a table/object"):
         load_config_file(listed)
+
+
+def test_design_settings_resolve_per_regime() -> None:
+    from deepsets.experiments.power_spectrum.config import design_settings
+
+    table = {"lr": 1e-3, "steps": 10, "aliasing": {"steps": 20, "num_frequencies": 64}}
+    assert design_settings(table, "aliasing", name="g").steps == 20
+    blog = design_settings(table, "blog", name="g")
+    assert (blog.steps, blog.lr, blog.num_frequencies) == (10, 1e-3, 8)
+
+
+def test_full_preset_runs_every_regime_with_three_seeds() -> None:
+    full = PowerSpectrumConfig(preset="full", **PRESETS["full"])
+    assert full.regimes == ["blog", "noisy", "underdetermined", "aliasing"]
+    assert full.designs == ["generic", "structured"] and full.regime_seeds == [0, 1, 2]
+    assert (full.valid_sets, full.regime_test_sets) == (1024, 1024)
+    quick = PowerSpectrumConfig()
+    assert quick.noise == 0.0 and quick.regime_seeds == [0]
+    for regime in full.regimes:  # the full budgets are at least the quick ones
+        from deepsets.experiments.power_spectrum.config import design_settings
+
+        for design in full.designs:
+            long = design_settings(getattr(full, design), regime, name=design)
+            short = design_settings(getattr(quick, design), regime, name=design)
+            assert long.steps >= short.steps

@@ -110,3 +110,48 @@ def test_fixed_spectra_are_shared_across_set_sizes() -> None:
     assert torch.allclose(small.y, evaluate_functions(small.x, log_power, phase))
     with pytest.raises(ValueError, match="log_power and phase"):
         sample_at(log_power, phase[:, :2], 8, seed=1)
+
+
+def test_the_four_regimes_are_the_issues() -> None:
+    from deepsets.experiments.power_spectrum.data import REGIMES, Regime
+
+    assert {name: (r.k_max, r.k_fin, r.set_size, r.noise) for name, r in REGIMES.items()} == {
+        "blog": (4, 4, 128, 0.0),
+        "noisy": (4, 4, 32, 0.3),
+        "underdetermined": (64, 8, 32, 0.0),
+        "aliasing": (512, 8, 512, 0.0),
+    }
+    with pytest.raises(ValueError, match="need 1 <= k_fin <= k_max"):
+        Regime("bad", k_max=2, k_fin=3, set_size=4, noise=0.0)
+    with pytest.raises(ValueError, match="noise must be a number >= 0"):
+        Regime("bad", k_max=2, k_fin=1, set_size=4, noise=-1.0)
+    assert REGIMES["underdetermined"].with_set_size(8).set_size == 8
+
+
+def test_regime_draws_are_fixed_separate_and_noisy_as_defined() -> None:
+    import torch
+
+    from deepsets.experiments.power_spectrum.data import (
+        REGIMES,
+        evaluate_functions,
+        make_regime_sampler,
+        regime_sets,
+    )
+
+    noisy = REGIMES["noisy"]
+    test = regime_sets(noisy, 200, stream="test", seed=0)
+    assert test.x.dtype == torch.float64 and test.x.shape == (200, 32)
+    again = regime_sets(noisy, 130, stream="test", seed=0)  # a prefix: same first chunk
+    assert torch.equal(again.y[:128], test.y[:128])
+    valid = regime_sets(noisy, 200, stream="valid", seed=0)
+    assert not torch.equal(valid.x, test.x)
+    residual = test.y - evaluate_functions(test.x, test.log_power, test.phase)
+    assert abs(float(residual.std()) - 0.3) < 0.01  # sigma of the noisy regime
+    clean = regime_sets(REGIMES["blog"], 8, stream="test", seed=0)
+    assert torch.equal(clean.y, evaluate_functions(clean.x, clean.log_power, clean.phase))
+    sample = make_regime_sampler(noisy, batch_size=4, seed=1)
+    features, target = sample(3, 0, torch.device("cpu"))
+    assert features.shape == (4, 32, 2) and target.shape == (4, 4)
+    assert torch.equal(sample(3, 0, torch.device("cpu"))[0], features)
+    with pytest.raises(ValueError, match="stream must be 'valid' or 'test'"):
+        regime_sets(noisy, 4, stream="train", seed=0)

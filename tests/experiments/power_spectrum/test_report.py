@@ -27,3 +27,23 @@ def test_report_of_a_tiny_run(tiny_study: tuple[Path, dict[str, Any]]) -> None:
     assert "**The least-squares baseline wins, by far**" in report
     assert "20 vs 2,099,200" in report
     assert "| 1 | 4 | 2 |" in report  # grid cell: depth 1, width 4, two seeds
+
+
+def test_report_states_each_regimes_winner(tiny_study: tuple[Path, dict[str, Any]]) -> None:
+    out, metrics = tiny_study
+    report = (out / "report.md").read_text()
+    assert "## Reproduction: the blog post's network" in report
+    assert "## The Bayes floor and the four regimes" in report
+    assert "**These are the `quick` preset's numbers**" in report
+    assert report.index("## Reproduction") < report.index("## The Bayes floor")
+    for name, regime in metrics["regimes"].items():
+        assert f"### {name} (k_max {regime['k_max']}" in report
+        assert f"- **{name}**: the winner is the " in report
+    assert "Bayes floor (posterior mean of log p_k)" in report and "regret" in report
+    for line in report.splitlines():  # every table row has the header's number of cells
+        if line.startswith("| estimator | test MSE | − Bayes"):
+            cells = line.count("|")
+        elif line.startswith("| ") and "chosen on validation" in line:
+            assert line.count("|") == cells, line
+    assert "### MSE against N (figure 6)" in report and "no full-rank fit" in report
+    assert "seed document" not in report and "the seed" not in report

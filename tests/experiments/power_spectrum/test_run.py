@@ -32,7 +32,11 @@ def test_jobs_reuse_main_models_in_the_grid() -> None:
     assert names[:3] == ["main-circle-seed0", "main-circle-seed1", "main-raw-seed0"]
     reused = [job["name"] for job in jobs if job.get("reuse")]
     assert reused == ["grid-circle-d3-w64-seed0"]
-    assert jobs[-1]["kind"] == "noise" and jobs[-1]["k_max"] == 64
+    noise = next(job for job in jobs if job["kind"] == "noise")
+    assert noise["k_max"] == 64
+    kinds = [job["kind"] for job in jobs]
+    assert kinds.count("regime-reference") == 4 and kinds.count("regime-net") == 8
+    assert kinds[-1] == "floor-sweep"  # the regimes follow the reproduction
 
 
 def test_metrics_of_a_tiny_run(tiny_study: tuple[Path, dict[str, Any]]) -> None:
@@ -60,8 +64,9 @@ def test_two_workers_give_the_same_numbers_as_one(
     settings: dict[str, Any] = {
         "seeds": [0], "encodings": ["circle", "raw"], "depth": 1, "width": 4, "steps": 3,
         "batch_size": 4, "set_size": 8, "grid_depths": [1], "grid_widths": [4],
+        "grid_seeds": [0, 1],
         "grid_steps": 3, "noise_steps": 0, "test_sets": 16, "sweep_sets": 8,
-        "sweep_sizes": [8], "figures": False,
+        "sweep_sizes": [8], "figures": False, "regimes": [],
         "engine": {"accelerator": "cpu", "progress": False, "logger": "none"},
     }  # fmt: skip
     one = run_power_spectrum({**settings, "out": str(tmp_path / "one"), "workers": 1})
@@ -77,3 +82,76 @@ def test_two_workers_give_the_same_numbers_as_one(
     assert "loss=" not in printed and "Training" not in printed  # no worker step bars
     assert one["per_k_mse"] == two["per_k_mse"]
     assert one["encodings"]["raw"]["test_mse"] == two["encodings"]["raw"]["test_mse"]
+
+
+def test_regime_metrics_of_a_tiny_run(tiny_study: tuple[Path, dict[str, Any]]) -> None:
+    out, metrics = tiny_study
+    regimes = metrics["regimes"]
+    assert list(regimes) == ["blog", "noisy", "underdetermined", "aliasing"]
+    for name, regime in regimes.items():
+        estimators = regime["estimators"]
+        assert set(estimators) == {"prior", "lstsq", "ridge", "bayes", "generic", "structured"}
+        prior, bayes = estimators["prior"]["mse"], estimators["bayes"]["mse"]
+        assert estimators["prior"]["regret"] == pytest.approx(1.0)
+        assert estimators["bayes"]["regret"] == 0.0 and bayes < prior
+        for entry in estimators.values():
+            assert len(entry["per_k_mse"]) == regime["k_fin"]
+            assert entry["mse"] == pytest.approx(sum(entry["per_k_mse"]) / regime["k_fin"])
+            assert "set_errors" not in entry
+            expected = (entry["mse"] - bayes) / (prior - bayes)
+            assert entry["regret"] == pytest.approx(expected)
+        for design in ("generic", "structured"):
+            entry = estimators[design]
+            assert [s["seed"] for s in entry["seeds"]] == [0]
+            assert entry["cpu_seconds"] > 0 and entry["steps"] == 3
+        contenders = {k: v["mse"] for k, v in estimators.items() if k != "bayes"}
+        assert regime["winner"] == min(contenders, key=contenders.__getitem__)
+        assert regime["test_sets"] == 16 and regime["name"] == name
+    sweep = metrics["floor_sweep"]
+    assert sweep["sizes"] == [16, 64]
+    assert sweep["network_name"] == "structured-underdetermined-seed0"
+    assert sweep["lstsq"][0] is None  # N = 16 < 2 K_fin + 1: no full-rank fit
+    assert all(b <= p for b, p in zip(sweep["bayes"], sweep["prior"], strict=True))
+    runs = {r["name"] for r in metrics["runs"]}
+    assert "generic-blog-seed0" not in runs  # the reproduction's runs stay as they were
+    assert (out / "checkpoints" / "structured-aliasing-seed0" / "last.ckpt").exists()
+
+
+def test_regime_networks_resume_bit_for_bit(tmp_path: Path) -> None:
+    """The regime networks train on the engine: a run stopped after 3 of 4 steps (its last
+    checkpoint at step 2) and resumed ends with the weights of an uninterrupted run."""
+    import torch
+    from lightning.pytorch import Callback
+
+    from deepsets.experiments.power_spectrum.config import PowerSpectrumConfig
+    from deepsets.experiments.power_spectrum.regimes import execute_regime_job, regime_jobs
+
+    class Stop(Callback):
+        def on_train_batch_end(self, trainer: Any, *args: Any) -> None:
+            if trainer.global_step >= 3:  # after the checkpoint of step 2
+                raise RuntimeError("stopped")
+
+    engine = {"accelerator": "cpu", "progress": False, "logger": "none", "checkpoint_every": 2}
+    budgets = {"steps": 4, "batch_size": 4, "hidden": [8], "rho_hidden": [8]}
+    for design in ("structured", "generic"):
+        weights = []
+        for out, stops in (
+            (tmp_path / f"a-{design}", [False]),
+            (tmp_path / f"b-{design}", [True, False]),
+        ):
+            for stop in stops:
+                config = PowerSpectrumConfig(
+                    out=str(out), resume=True, engine=engine, regimes=["noisy"],
+                    designs=[design], regime_test_sets=8, **{design: budgets},
+                )  # fmt: skip
+                job = next(j for j in regime_jobs(config) if j["kind"] == "regime-net")
+                if stop:
+                    with pytest.raises(RuntimeError, match="stopped"):
+                        execute_regime_job(config, job, [Stop()])
+                    continue
+                info = execute_regime_job(config, job)
+            assert info["resumed"] == stops[0]
+            weights.append(torch.load(info["checkpoint"], weights_only=True)["state_dict"])
+        straight, resumed = weights
+        assert straight.keys() == resumed.keys()
+        assert all(torch.equal(straight[k], resumed[k]) for k in straight)

@@ -8,16 +8,21 @@ spectrum estimation") are
     f(x) = \sum_{k=1}^{k_{\max}} \sqrt{p_k}\, \cos(k x + \phi_k), \qquad
     \phi_k \sim U[0, 2\pi), \quad p_k \sim \mathrm{Exp}(\text{mean } 1/k^2),
 
-sampled at ``N`` points :math:`x_n \sim U[0, 2\pi)`. The target is :math:`\log p_k` for
+sampled at ``N`` points :math:`x_n \sim U[0, 2\pi)`, optionally with observation noise,
+:math:`y_n = f(x_n) + \sigma\varepsilon_n`. The target is :math:`\log p_k` for
 :math:`k = 1..K_{\text{fin}}`. Every draw is a pure function of a seed: the training
 stream of ``(seed, step, rank)``, the test set of ``(test_seed, set_size, k_max)``.
+
+The study's four regimes (:data:`REGIMES`) are named settings ``(k_max, K_fin, N, σ)``
+with their own training stream and fixed validation and test draws
+(:func:`make_regime_sampler`, :func:`regime_sets`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 import torch
@@ -28,12 +33,18 @@ from .._common import generator_for
 
 __all__ = [
     "ENCODINGS",
+    "REGIMES",
+    "Design",
     "Encoding",
     "PowerSpectrumBatch",
+    "Regime",
+    "RegimeName",
     "encode",
     "evaluate_functions",
     "fixed_spectra",
+    "make_regime_sampler",
     "make_stream_sampler",
+    "regime_sets",
     "sample_at",
     "sample_functions",
     "sample_power_spectrum",
@@ -61,6 +72,9 @@ TEST_STREAM = 1
 SWEEP_STREAM = 2
 
 
+REGIME_STREAMS = {"train": 3, "valid": 4, "test": 5}
+
+
 @dataclass
 class PowerSpectrumBatch:
     """A batch of sampled functions.
@@ -83,13 +97,26 @@ class PowerSpectrumBatch:
 
 
 def _draw_spectrum(
-    batch: int, k_max: int, generator: torch.Generator, device: torch.device
+    batch: int,
+    k_max: int,
+    generator: torch.Generator,
+    device: torch.device,
+    dtype: torch.dtype = torch.float32,
 ) -> tuple[Tensor, Tensor]:
-    k = torch.arange(1, k_max + 1, device=device, dtype=torch.float32)
-    unit_exp = torch.empty(batch, k_max, device=device).exponential_(generator=generator)
-    log_power = unit_exp.log() - 2.0 * k.log()  # (B, K): log of Exp(mean 1/k²)
-    phase = torch.rand(batch, k_max, device=device, generator=generator) * (2 * math.pi)
-    return log_power, phase
+    k = torch.arange(1, k_max + 1, device=device, dtype=dtype)
+    unit_exp = torch.empty(batch, k_max, device=device, dtype=dtype)
+    log_power = unit_exp.exponential_(generator=generator).log() - 2.0 * k.log()  # (B, K)
+    phase = torch.rand(batch, k_max, device=device, generator=generator, dtype=dtype)
+    return log_power, phase * (2 * math.pi)
+
+
+def _add_noise(y: Tensor, noise: float, generator: torch.Generator) -> Tensor:
+    """``y + noise · ε`` with fresh standard normal ``ε`` (no draw when ``noise == 0``, so
+    noiseless streams are those of earlier versions)."""
+    if noise == 0:
+        return y
+    eps = torch.randn(y.shape, generator=generator, device=y.device, dtype=y.dtype)
+    return y + noise * eps
 
 
 def evaluate_functions(x: Tensor, log_power: Tensor, phase: Tensor, chunk: int = 64) -> Tensor:
@@ -119,16 +146,20 @@ def sample_power_spectrum(
     *,
     generator: torch.Generator,
     device: torch.device | str | None = None,
+    noise: float = 0.0,
+    dtype: torch.dtype = torch.float32,
 ) -> PowerSpectrumBatch:
-    """Draw ``batch`` random functions (eq. 4) and ``set_size`` iid samples of each.
+    """Draw ``batch`` random functions (eq. 4) and ``set_size`` iid samples of each, with
+    observation noise of standard deviation ``noise`` added to ``f(x)``.
 
-    Vectorised and on ``device`` (the generator's device by default). The result is a
-    pure function of the generator's state.
+    Vectorised and on ``device`` (the generator's device by default), in ``dtype``. The
+    result is a pure function of the generator's state.
     """
     device = torch.device(device) if device is not None else generator.device
-    log_power, phase = _draw_spectrum(batch, k_max, generator, device)
-    x = torch.rand(batch, set_size, device=device, generator=generator) * (2 * math.pi)
-    y = evaluate_functions(x, log_power, phase)
+    log_power, phase = _draw_spectrum(batch, k_max, generator, device, dtype)
+    x = torch.rand(batch, set_size, device=device, generator=generator, dtype=dtype)
+    x = x * (2 * math.pi)
+    y = _add_noise(evaluate_functions(x, log_power, phase), noise, generator)
     return PowerSpectrumBatch(x=x, y=y, log_power=log_power, phase=phase)
 
 
@@ -154,13 +185,20 @@ def encode(x: Tensor, y: Tensor, encoding: str) -> Tensor:
 
 
 def make_stream_sampler(
-    *, set_size: int, batch_size: int, k_max: int, k_fin: int, encoding: str, seed: int
+    *,
+    set_size: int,
+    batch_size: int,
+    k_max: int,
+    k_fin: int,
+    encoding: str,
+    seed: int,
+    noise: float = 0.0,
 ) -> Callable[[int, int, torch.device], tuple[Tensor, Tensor]]:
     """A training stream ``(step, rank, device) -> (features, target)``, a pure function."""
 
     def sample(step: int, rank: int, device: torch.device) -> tuple[Tensor, Tensor]:
         generator = generator_for(seed, TRAIN_STREAM, rank, step, device=device)
-        batch = sample_power_spectrum(batch_size, set_size, k_max, generator=generator)
+        batch = sample_power_spectrum(batch_size, set_size, k_max, generator=generator, noise=noise)
         return encode(batch.x, batch.y, encoding), batch.target(k_fin)
 
     return sample
@@ -180,9 +218,11 @@ def fixed_spectra(num_sets: int, k_max: int, *, seed: int) -> tuple[Tensor, Tens
     return _draw_spectrum(num_sets, k_max, generator, torch.device("cpu"))
 
 
-def sample_at(log_power: Tensor, phase: Tensor, set_size: int, *, seed: int) -> PowerSpectrumBatch:
+def sample_at(
+    log_power: Tensor, phase: Tensor, set_size: int, *, seed: int, noise: float = 0.0
+) -> PowerSpectrumBatch:
     """Sample the given functions at ``set_size`` fresh iid positions (seeded by
-    ``(seed, set_size)``) on the CPU.
+    ``(seed, set_size)``) on the CPU, with observation noise ``noise``.
 
     Shapes:
         ``log_power``, ``phase``: ``(B, K)`` → a batch with ``x``, ``y`` of ``(B, set_size)``
@@ -195,5 +235,115 @@ def sample_at(log_power: Tensor, phase: Tensor, set_size: int, *, seed: int) -> 
     set_size = check_dim(set_size, name="set_size")
     generator = generator_for(seed, SWEEP_STREAM, set_size)
     x = torch.rand(log_power.shape[0], set_size, generator=generator) * (2 * math.pi)
-    y = evaluate_functions(x, log_power, phase)
+    y = _add_noise(evaluate_functions(x, log_power, phase), noise, generator)
     return PowerSpectrumBatch(x=x, y=y, log_power=log_power, phase=phase)
+
+
+class Design(str, Enum):
+    """The network designs compared on the regimes (``model.build_design``)."""
+
+    GENERIC = "generic"
+    STRUCTURED = "structured"
+
+
+class RegimeName(str, Enum):
+    """The study's named regimes (:data:`REGIMES`)."""
+
+    BLOG = "blog"
+    NOISY = "noisy"
+    UNDERDETERMINED = "underdetermined"
+    ALIASING = "aliasing"
+
+
+@dataclass(frozen=True)
+class Regime:
+    r"""One setting of the task: functions with ``k_max`` frequencies, ``k_fin`` of them
+    estimated, from ``set_size`` samples with observation noise ``noise`` (σ).
+
+    Raises:
+        ValueError: for ``k_fin`` outside ``1..k_max``, ``set_size < 1`` or ``noise < 0``.
+    """
+
+    name: str
+    k_max: int
+    k_fin: int
+    set_size: int
+    noise: float
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.k_fin <= self.k_max:
+            raise ValueError(
+                f"need 1 <= k_fin <= k_max; got k_fin={self.k_fin}, k_max={self.k_max}"
+            )
+        check_dim(self.set_size, name="set_size")
+        if not self.noise >= 0:
+            raise ValueError(f"noise must be a number >= 0; got {self.noise!r}")
+
+    @property
+    def key(self) -> tuple[int, int, int, int]:
+        """Integers that identify the regime's draws (σ in units of 1e-6)."""
+        return (self.k_max, self.k_fin, self.set_size, round(self.noise * 1e6))
+
+    def with_set_size(self, set_size: int) -> Regime:
+        """The same regime sampled at ``set_size`` points (figure 6)."""
+        return replace(self, set_size=set_size)
+
+
+#: The four regimes of the study: the blog post's task; a noisy one; an underdetermined
+#: one (fewer samples than coefficients); and the blog post's figure-5 test (aliasing of
+#: frequencies up to 512 into the estimated ones).
+REGIMES: dict[str, Regime] = {
+    "blog": Regime("blog", k_max=4, k_fin=4, set_size=128, noise=0.0),
+    "noisy": Regime("noisy", k_max=4, k_fin=4, set_size=32, noise=0.3),
+    "underdetermined": Regime("underdetermined", k_max=64, k_fin=8, set_size=32, noise=0.0),
+    "aliasing": Regime("aliasing", k_max=512, k_fin=8, set_size=512, noise=0.0),
+}
+
+
+def regime_sets(
+    regime: Regime, count: int, *, stream: str, seed: int, chunk: int = 128
+) -> PowerSpectrumBatch:
+    """The fixed ``"valid"`` or ``"test"`` draw of ``regime``: ``count`` sets in float64.
+
+    Chunk ``i`` comes from its own generator ``(seed, stream, regime, i)``, so the first
+    sets do not depend on ``count``, and the two streams never share random numbers (the
+    validation draw, which chooses the baselines' settings, is independent of the test).
+    """
+    if stream not in ("valid", "test"):
+        raise ValueError(f"stream must be 'valid' or 'test'; got {stream!r}")
+    parts = []
+    for index, start in enumerate(range(0, count, chunk)):
+        generator = generator_for(seed, REGIME_STREAMS[stream], *regime.key, index)
+        size = min(chunk, count - start)
+        parts.append(
+            sample_power_spectrum(
+                size,
+                regime.set_size,
+                regime.k_max,
+                generator=generator,
+                noise=regime.noise,
+                dtype=torch.float64,
+            )
+        )
+    return PowerSpectrumBatch(
+        *(torch.cat([getattr(p, f) for p in parts]) for f in ("x", "y", "log_power", "phase"))
+    )
+
+
+def make_regime_sampler(
+    regime: Regime, *, batch_size: int, seed: int
+) -> Callable[[int, int, torch.device], tuple[Tensor, Tensor]]:
+    """The training stream of ``regime``: ``(step, rank, device) -> (features, target)``
+    with ``raw`` features ``(B, N, 2)`` = ``(x, y)`` and target ``(B, k_fin)``, fresh
+    functions every step (a pure function of ``(seed, step, rank)``)."""
+
+    def sample(step: int, rank: int, device: torch.device) -> tuple[Tensor, Tensor]:
+        generator = generator_for(
+            seed, REGIME_STREAMS["train"], *regime.key, rank, step, device=device
+        )
+        batch = sample_power_spectrum(
+            batch_size, regime.set_size, regime.k_max, generator=generator, noise=regime.noise
+        )
+        return encode(batch.x, batch.y, Encoding.RAW), batch.target(regime.k_fin)
+
+    return sample

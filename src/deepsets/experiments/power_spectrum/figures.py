@@ -1,5 +1,6 @@
-r"""Figures 1–5 of the power-spectrum experiment (matplotlib, PNG and SVG), numbered as
-in the blog post "Permutation-equivariant neural networks for power spectrum estimation".
+r"""Figures 1–7 of the power-spectrum experiment (matplotlib, PNG and SVG); 1–5 numbered
+as in the blog post "Permutation-equivariant neural networks for power spectrum
+estimation", 6–7 the study's own.
 
 1. sample functions of eq. 4 for :math:`k_{\max} = 4, 32, 256`;
 2. test MSE over the depth × width grid (mean ± std over seeds);
@@ -7,7 +8,11 @@ in the blog post "Permutation-equivariant neural networks for power spectrum est
 4. MSE against the test set size ``N`` for models trained at one ``N``, with the
    baselines;
 5. noise robustness: predicted against true log power per ``k`` at several test
-   :math:`k_{\max}`.
+   :math:`k_{\max}`;
+6. MSE against ``N`` at :math:`k_{\max} = 64`, :math:`K_{fin} = 8`: the prior,
+   validated least squares, the Bayes floor and the network (log axis);
+7. the four regimes: every estimator's test MSE as grouped bars on a log axis, the
+   spread over random seeds as error bars.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 from .baselines import EULER_GAMMA
 from .config import PowerSpectrumConfig
 from .data import sample_functions
+from .regime_report import LABELS
 
 __all__ = ["draw_figures"]
 
@@ -48,6 +54,8 @@ def draw_figures(
         ("fig3", "fig3-per-frequency", _fig3),
         ("fig4", "fig4-set-size", _fig4),
         ("fig5", "fig5-noise", _fig5),
+        ("fig6", "fig6-floor-vs-n", _fig6),
+        ("fig7", "fig7-regimes", _fig7),
     ]
     for key, stem, paint in painters:
         figure = paint(plt, metrics, config)
@@ -206,4 +214,66 @@ def _fig5(plt: Any, metrics: dict[str, Any], config: PowerSpectrumConfig) -> Any
     figure.suptitle(
         f"Fig. 5: trained at $k_{{max}}$ = {config.noise_k_max}, $K_{{fin}}$ = {config.noise_k_fin}"
     )
+    return figure
+
+
+def _fig6(plt: Any, metrics: dict[str, Any], config: PowerSpectrumConfig) -> Any:
+    sweep = metrics.get("floor_sweep")
+    if not sweep:
+        return None
+    figure, ax = plt.subplots(figsize=(6, 3.8))
+    sizes = sweep["sizes"]
+    lines = (
+        ("prior", "prior", "0.4", "--"),
+        ("lstsq", "least squares (validated K)", "tab:orange", "-"),
+        ("network", f"network ({sweep['network_name']})", "tab:blue", "-"),
+        ("bayes", "Bayes floor", "black", ":"),
+    )
+    for key, label, color, style in lines:
+        # a log axis: exact estimates (rounding error, ~1e-30) are drawn at 1e-6
+        points = [
+            (n, max(v, 1e-6)) for n, v in zip(sizes, sweep[key], strict=True) if v is not None
+        ]
+        ax.plot(*zip(*points, strict=True), color=color, ls=style, marker="o", ms=3, label=label)
+    ax.axvline(sweep["trained_set_size"], color="0.6", lw=1)
+    ax.text(
+        sweep["trained_set_size"], 0.97, " trained N", va="top", fontsize=8,
+        transform=ax.get_xaxis_transform(),
+    )  # fmt: skip
+    ax.axvline(2 * sweep["k_max"] + 1, color="0.8", lw=1, ls="--")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("set size N")
+    ax.set_ylabel("test MSE of log $p_k$ (floor 1e-6)")
+    ax.set_title(f"Fig. 6: k_max = {sweep['k_max']}, K_fin = {sweep['k_fin']}, noiseless")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+    return figure
+
+
+def _fig7(plt: Any, metrics: dict[str, Any], config: PowerSpectrumConfig) -> Any:
+    regimes = metrics.get("regimes")
+    if not regimes:
+        return None
+    names = list(regimes)
+    keys = list(dict.fromkeys(k for r in regimes.values() for k in r["estimators"]))
+    figure, ax = plt.subplots(figsize=(9, 4.8))
+    width = 0.8 / len(keys)
+    for i, key in enumerate(keys):
+        xs, heights, errors = [], [], []
+        for j, name in enumerate(names):
+            entry = regimes[name]["estimators"].get(key)
+            if entry is None:
+                continue
+            xs.append(j + (i - (len(keys) - 1) / 2) * width)
+            heights.append(max(entry["mse"], 1e-6))  # a log axis: exact estimates at 1e-6
+            errors.append(entry.get("mse_sd", 0.0))
+        color = _COLORS[i % len(_COLORS)] if key != "bayes" else "black"
+        ax.bar(xs, heights, width, yerr=errors, color=color, label=LABELS.get(key, key))
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylabel("test MSE of log $p_k$ (floor 1e-6)")
+    ax.set_title("Fig. 7: the four regimes (error bars: sd over random seeds)")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=3)
+    ax.grid(alpha=0.3, axis="y")
     return figure

@@ -1,9 +1,15 @@
-r"""The network of the power-spectrum experiment, its parameter counts, and the network
+r"""The networks of the power-spectrum experiment, their parameter counts, and a network
 as an estimator.
 
-:class:`PowerSpectrumNet` is the network of the blog post "Permutation-equivariant neural
-networks for power spectrum estimation" (its eq. 3), built from the library's
-:class:`~deepsets.PermutationEquivariantLayer` and :func:`~deepsets.functional.masked_pool`.
+- :class:`PowerSpectrumNet` is the network of the blog post "Permutation-equivariant neural
+  networks for power spectrum estimation" (its eq. 3), built from the library's
+  :class:`~deepsets.PermutationEquivariantLayer` and :func:`~deepsets.functional.masked_pool`
+  (the reproduction);
+- :class:`GenericSpectrumNet` (Fourier features + MLPs φ, ρ) and
+  :class:`StructuredSpectrumNet` (pooled second moments + a learned-regularised solve in
+  ρ) are the study's two designs for the regimes, built from
+  :class:`~deepsets.FourierFeatures`, :func:`~deepsets.functional.pooled_outer` and
+  :func:`~deepsets.layers.mlp`. Both take ``raw`` features ``(x, y)``.
 """
 
 from __future__ import annotations
@@ -16,11 +22,15 @@ from torch import Tensor, nn
 from ... import PermutationEquivariantLayer
 from ..._validation import check_dim, resolve_option
 from ...functional import masked_pool
-from .data import ENCODINGS, Encoding, encode
+from .data import ENCODINGS, Design, Encoding, encode
+from .designs import GenericSpectrumNet, StructuredSpectrumNet
 
 __all__ = [
+    "GenericSpectrumNet",
     "NetworkEstimator",
     "PowerSpectrumNet",
+    "StructuredSpectrumNet",
+    "build_design",
     "build_model",
     "dense_parameter_count",
     "parameter_comparison",
@@ -103,6 +113,27 @@ def build_model(encoding: str, *, depth: int, width: int, k_fin: int) -> PowerSp
     """The study's network for ``encoding`` (``raw``: 2 inputs, ``circle``: 3)."""
     kind = resolve_option(encoding, Encoding, name="encoding")
     return PowerSpectrumNet(ENCODINGS[kind.value], depth=depth, width=width, k_fin=k_fin)
+
+
+def build_design(
+    design: str,
+    *,
+    k_fin: int,
+    num_frequencies: int,
+    hidden: list[int],
+    rho_hidden: list[int] | None = None,
+) -> nn.Module:
+    """The network of ``design``: ``generic`` (ρ widths ``rho_hidden``, default
+    ``hidden``) or ``structured`` (head widths ``hidden``), with
+    ``num_frequencies`` Fourier features. Both take ``raw`` features ``(B, N, 2)``."""
+    kind = resolve_option(design, Design, name="design")
+    if kind is Design.GENERIC:
+        return GenericSpectrumNet(
+            k_fin,
+            num_frequencies=num_frequencies,
+            rho_hidden_dims=hidden if rho_hidden is None else rho_hidden,
+        )
+    return StructuredSpectrumNet(k_fin, num_frequencies=num_frequencies, head_hidden_dims=hidden)
 
 
 def parameter_comparison(set_size: int = 512) -> dict[str, int]:

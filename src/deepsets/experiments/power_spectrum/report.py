@@ -1,6 +1,7 @@
-"""``report.md`` of the power-spectrum experiment: tables, figures, baselines, and our
-numbers side by side with the claims of the blog post "Permutation-equivariant neural
-networks for power spectrum estimation", saying plainly where a baseline wins."""
+"""``report.md`` of the power-spectrum experiment: the reproduction of the blog post
+"Permutation-equivariant neural networks for power spectrum estimation" (tables, figures,
+baselines, our numbers side by side with its claims), then the headline: the Bayes floor
+and the four regimes (:mod:`.regime_report`), saying plainly where a baseline wins."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import itertools
 from typing import Any
 
 from .config import PowerSpectrumConfig
+from .regime_report import regime_sections, regime_summary
 
 __all__ = ["size_sweep_ratio", "write_report"]
 
@@ -53,7 +55,13 @@ def write_report(metrics: dict[str, Any], config: PowerSpectrumConfig) -> str:
         f"batch {config.batch_size}, {config.steps} steps. Test set: {config.test_sets} "
         "fixed functions, the same for every model and baseline.",
         "",
-        "## Headline",
+    ]
+    summary = regime_summary(metrics)
+    if summary:
+        lines += ["Winners of the four regimes (details and the Bayes floor below):", "", *summary]
+        lines.append("")
+    lines += [
+        "## Reproduction: the blog post's network",
         "",
         _row(["estimator", "test MSE (mean over k)", *[f"k={k}" for k in range(1, k_fin + 1)]]),
         _row(["---"] * (k_fin + 2)),
@@ -167,6 +175,7 @@ def write_report(metrics: dict[str, Any], config: PowerSpectrumConfig) -> str:
                     ]
                 )
             )
+    lines += ["", *regime_sections(metrics, config)]
     lines += ["", "## Parameters", ""]
     example = params["seed_example"]
     lines += [
@@ -187,6 +196,8 @@ def write_report(metrics: dict[str, Any], config: PowerSpectrumConfig) -> str:
             "fig3": "Fig. 3: MSE per frequency k = 1, 2, 4",
             "fig4": "Fig. 4: MSE against the test set size N",
             "fig5": "Fig. 5: noise robustness",
+            "fig6": "Fig. 6: MSE against N: prior, least squares, Bayes floor, network",
+            "fig7": "Fig. 7: the four regimes",
         }
         for key, path in figures.items():
             lines += [f"![{captions[key]}]({path})", ""]

@@ -23,7 +23,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from ...training import SetModelModule, fit_stream
 from .._common import RunDirectory, torch_threads
 from .._pool import run_jobs, step_callbacks
 from .baselines import EULER_GAMMA, PRIOR_MSE, LeastSquaresEstimator, PriorEstimator
@@ -37,6 +36,14 @@ from .model import (
     build_model,
     parameter_comparison,
     parameter_count,
+)
+from .regimes import (
+    collect_floor_sweep,
+    collect_regimes,
+    execute_regime_job,
+    fit_network,
+    regime_cost,
+    regime_jobs,
 )
 from .report import size_sweep_ratio, write_report
 
@@ -69,14 +76,6 @@ def _train(
         "steps": steps,
         "seed": seed,
     }
-    module = SetModelModule(
-        model,
-        loss="mse",
-        lr=config.lr,
-        lr_schedule=config.lr_schedule,
-        max_steps=steps,
-        hparams=hparams,
-    )
     sample = make_stream_sampler(
         set_size=config.set_size,
         batch_size=config.batch_size,
@@ -84,29 +83,19 @@ def _train(
         k_fin=k_fin,
         encoding=encoding,
         seed=seed,
+        noise=config.noise,
     )
-    start = time.perf_counter()
-    result = fit_stream(
-        module,
+    info = fit_network(
+        config,
+        model,
         sample,
-        max_steps=steps,
-        out_dir=config.out,
         name=name,
-        settings=config.engine_settings(),
-        resume=config.resume,
+        steps=steps,
+        lr=config.lr,
+        lr_schedule=config.lr_schedule,
+        hparams=hparams,
         callbacks=callbacks,
     )
-    model.eval()
-    info = {
-        "name": name,
-        **hparams,
-        "parameters": parameter_count(model),
-        "train_seconds": time.perf_counter() - start,
-        "final_loss": result.extra.get("loss"),
-        "resumed": result.resumed_from is not None,
-        "is_global_zero": result.is_global_zero,
-        "checkpoint": str(result.checkpoint),
-    }
     return model, info
 
 
@@ -173,16 +162,21 @@ def _jobs(config: PowerSpectrumConfig) -> list[dict[str, Any]]:
                 "seed": seed,
             }
         )
-    return jobs
+    return jobs + regime_jobs(config)
 
 
 def _cost(job: dict[str, Any]) -> float:
+    if job["kind"] not in ("main", "grid", "noise"):
+        return regime_cost(job)
     return job["steps"] * (job["depth"] * job["width"] ** 2 + 8 * job["k_max"])
 
 
 def _execute(config_values: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
     """Train and evaluate one job (runs in a worker process when ``workers > 1``)."""
     config = PowerSpectrumConfig(**config_values)
+    if job["kind"] not in ("main", "grid", "noise"):
+        with torch_threads(config.threads):
+            return execute_regime_job(config, job, step_callbacks())
     with torch_threads(config.threads):
         model, info = _train(
             config,
@@ -333,7 +327,9 @@ def _collect(
             "torch": torch.__version__,
             "malloc_tuned": "MALLOC_MMAP_THRESHOLD_" in os.environ,
         },
-        "is_global_zero": all(r["is_global_zero"] for r in done),
+        "regimes": collect_regimes(config, done),
+        "floor_sweep": collect_floor_sweep(config, done),
+        "is_global_zero": all(r.get("is_global_zero", True) for r in done),
         "seconds": time.perf_counter() - start,
     }
 
