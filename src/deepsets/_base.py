@@ -29,6 +29,10 @@ def _plain(value: object) -> object:
         return value.value
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
+    if isinstance(value, nn.Module) and isinstance(value, PretrainedMixin):
+        # a module argument (e.g. an attention pooling): its class and its own config,
+        # rebuilt by serialization.module_from_config
+        return {"class": type(value).__name__, "config": dict(value.config)}
     to_config = getattr(value, "to_config", None)
     if callable(to_config):  # e.g. a group action
         try:
