@@ -83,20 +83,21 @@ def test_padded_packed_and_loop_agree_whatever_the_padding_holds(
 
 @given(pool=st.sampled_from(list(POOLS)), sizes=SIZES, seed=st.integers(0, 2**31 - 1))
 def test_weights_are_multiplicities(pool: str, sizes: list[int], seed: int) -> None:
-    """Integer weights == the multiset with every element repeated w times; a weight-0
-    element is padding even when it holds NaN."""
+    """A multiset (elements drawn from a small palette, so they repeat) == its distinct
+    elements weighted by their counts; a weight-0 element is padding even holding NaN."""
     model = _model(pool)
-    sets = _sets(sizes, seed)
-    generator = torch.Generator().manual_seed(seed + 1)
-    counts = [torch.randint(0, 4, (s.shape[0],), generator=generator) for s in sets]
-    dirty = [
-        s.masked_fill((c == 0).unsqueeze(-1), math.nan) for s, c in zip(sets, counts, strict=True)
-    ]
-    weights = [c.to(torch.float64) for c in counts]
-    x, mask = pad_sets(dirty, weights)
-    nested, jagged_weights = pack_sets(dirty, weights)
-    expanded = [s.repeat_interleave(c, dim=0) for s, c in zip(sets, counts, strict=True)]
-    reference = torch.stack([_reference(model, s) for s in expanded])
+    generator = torch.Generator().manual_seed(seed)
+    palette = torch.randn(4, D, generator=generator, dtype=torch.float64)
+    multisets = [palette[torch.randint(0, 4, (n,), generator=generator)] for n in sizes]
+    reference = torch.stack([_reference(model, s) for s in multisets])
+    nan_row = torch.full((1, D), math.nan, dtype=torch.float64)
+    distinct, weights = [], []
+    for s in multisets:
+        rows, counts = torch.unique(s, dim=0, return_counts=True)
+        distinct.append(torch.cat([nan_row, rows]))
+        weights.append(torch.cat([torch.zeros(1), counts.to(torch.float32)]).double())
+    x, mask = pad_sets(distinct, weights)
+    nested, jagged_weights = pack_sets(distinct, weights)
     with torch.no_grad():
         torch.testing.assert_close(model(x, mask), reference)
         torch.testing.assert_close(model(nested, jagged_weights), reference)

@@ -15,8 +15,6 @@ Reference:
 
 from __future__ import annotations
 
-import os
-import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,7 @@ from typing import Any
 import torch
 
 from ...training import SetModelModule, fit_stream
-from .._common import RunDirectory, torch_threads
+from .._common import RunDirectory, machine_info, torch_threads
 from .._pool import run_jobs, step_callbacks
 from .config import MAX_POOL_TARGET, PAPER_MAE, ROW_LABELS, MaxRegressionConfig
 from .data import Row, make_stream_sampler
@@ -140,13 +138,7 @@ def _collect(config: MaxRegressionConfig, runs: list[dict[str, Any]]) -> dict[st
         "paper_ordering": sorted(rows, key=lambda r: PAPER_MAE[r][0]),
         "targets": targets,
         "runs": runs,
-        "machine": {
-            "platform": platform.platform(),
-            "cpu_count": os.cpu_count(),
-            "workers": config.workers,
-            "torch_threads": config.threads or torch.get_num_threads(),
-            "torch": torch.__version__,
-        },
+        "machine": machine_info(workers=config.workers, threads=config.threads),
         "is_global_zero": all(r["is_global_zero"] for r in runs),
     }
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import platform
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,7 +23,7 @@ import torch
 from torch import nn
 
 from ...training import SetModelModule, fit_stream
-from .._common import RunDirectory, torch_threads
+from .._common import RunDirectory, machine_info, torch_threads
 from .._pool import run_jobs, step_callbacks
 from .baselines import EULER_GAMMA, PRIOR_MSE, LeastSquaresEstimator, PriorEstimator
 from .config import PowerSpectrumConfig
@@ -326,11 +325,7 @@ def _collect(
         },
         "train_set_size": config.set_size,
         "machine": {
-            "platform": platform.platform(),
-            "cpu_count": os.cpu_count(),
-            "workers": config.workers,
-            "torch_threads": config.threads or torch.get_num_threads(),
-            "torch": torch.__version__,
+            **machine_info(workers=config.workers, threads=config.threads),
             "malloc_tuned": "MALLOC_MMAP_THRESHOLD_" in os.environ,
         },
         "is_global_zero": all(r["is_global_zero"] for r in done),
