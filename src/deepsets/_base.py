@@ -109,8 +109,13 @@ class Pooled:
 
     @property
     def pool_type(self) -> str:
-        """The pooling as its option string: ``"sum"``, ``"mean"`` or ``"max"``."""
-        return self.pool.value
+        """The pooling as its option string: ``"sum"``, ``"mean"`` or ``"max"``; for a
+        model pooled by a module (``pool`` is ``None``, the module is ``pool_module``, as
+        in :class:`~deepsets.DeepSetsInvariant`), the module's class name (``"PMA"``)."""
+        pool: PoolType | None = self.pool
+        if pool is None:
+            return type(getattr(self, "pool_module", None)).__name__
+        return pool.value
 
 
 class SetModule(nn.Module, ConfigRecorder, Pooled):

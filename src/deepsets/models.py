@@ -108,11 +108,6 @@ class DeepSetsInvariant(SetModule):
         pooled_dim = self.latent_dim if self.pool_module is None else self.pool_module.pooled_dim
         self.rho = mlp(cast(int, pooled_dim), rho_dims, output_dim, dropout=dropout)
 
-    @property
-    def pool_type(self) -> str:
-        """``"sum"``, ``"mean"``, ``"max"``, or the pooling module's class name (``"PMA"``)."""
-        return type(self.pool_module).__name__ if self.pool is None else self.pool.value
-
     def _forward_padded(self, x: Tensor, mask: Tensor | None) -> Tensor:
         x, active = _prepare(x, mask)
         h = self.phi(x)  # (B, M, L)
