@@ -29,6 +29,10 @@ def _plain(value: object) -> object:
         return value.value
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
+    if isinstance(value, nn.Module) and isinstance(value, PretrainedMixin):
+        # a module argument (e.g. an attention pooling): its class and its own config,
+        # rebuilt by serialization.module_from_config
+        return {"class": type(value).__name__, "config": dict(value.config)}
     to_config = getattr(value, "to_config", None)
     if callable(to_config):  # e.g. a group action
         try:
@@ -105,8 +109,13 @@ class Pooled:
 
     @property
     def pool_type(self) -> str:
-        """The pooling as its option string: ``"sum"``, ``"mean"`` or ``"max"``."""
-        return self.pool.value
+        """The pooling as its option string: ``"sum"``, ``"mean"`` or ``"max"``; for a
+        model pooled by a module (``pool`` is ``None``, the module is ``pool_module``, as
+        in :class:`~deepsets.DeepSetsInvariant`), the module's class name (``"PMA"``)."""
+        pool: PoolType | None = self.pool
+        if pool is None:
+            return type(getattr(self, "pool_module", None)).__name__
+        return pool.value
 
 
 class SetModule(nn.Module, ConfigRecorder, Pooled):

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import pairwise
-from typing import cast
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
 
 from ._base import SetModule
+from ._module_pool import pool_module_packed, pool_module_padded, resolve_pool
 from ._validation import (
     FusionType,
     PoolType,
@@ -51,6 +52,14 @@ class DeepSetsInvariant(SetModule):
     (hidden widths ``rho_hidden_dims``, then a linear map to ``output_dim``). With sum
     pooling this is the universal form of Theorem 2: ``model(x) == model.rho(pool(model.phi(x)))``.
 
+    ``pool_type`` may also be an attention pooling module — :class:`~deepsets.PMA` with
+    ``flatten=True`` (Lee et al. 2019) or :class:`~deepsets.GatedAttentionPooling` (Ilse et
+    al. 2018) — registered as ``pool_module``: its ``input_dim`` must be φ's output width,
+    and ρ takes its ``pooled_dim`` (``k · dim`` for PMA with ``k`` seeds). It handles
+    padding, weights (multiplicities) and packed sets itself; :attr:`pool_type` is then its
+    class name (``"PMA"``), the saved config holds ``{"class": ..., "config": ...}`` and
+    loading rebuilds it. Streaming (:meth:`forward_chunks` ...) needs sum, mean or max.
+
     Shapes:
         - ``x``: ``(B, M, input_dim)``, or a jagged nested tensor ``(B, j, input_dim)``
           (packed sets: φ runs on the real rows only)
@@ -66,12 +75,16 @@ class DeepSetsInvariant(SetModule):
             means φ is the identity.
         rho_hidden_dims: hidden widths of ρ.
         output_dim: width of the output.
-        pool_type: ``"sum"`` (default), ``"mean"`` or ``"max"``.
+        pool_type: ``"sum"`` (default), ``"mean"`` or ``"max"``; or a pooling module
+            (``PMA(L, flatten=True)``, ``GatedAttentionPooling(L)`` with ``L`` φ's output
+            width), or its saved form ``{"class": ..., "config": {...}}``.
         dropout: dropout after every hidden activation of φ and ρ.
 
     Reference:
         Zaheer et al., *Deep Sets*, NeurIPS 2017, https://arxiv.org/abs/1703.06114
     """
+
+    pool: PoolType | None  # type: ignore[assignment]  # None: pooled by pool_module
 
     def __init__(
         self,
@@ -79,7 +92,7 @@ class DeepSetsInvariant(SetModule):
         phi_hidden_dims: Sequence[int],
         rho_hidden_dims: Sequence[int],
         output_dim: int,
-        pool_type: str = "sum",
+        pool_type: str | nn.Module | Mapping[str, Any] = "sum",
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
@@ -87,21 +100,31 @@ class DeepSetsInvariant(SetModule):
         phi_dims = check_dims(phi_hidden_dims, name="phi_hidden_dims")
         rho_dims = check_dims(rho_hidden_dims, name="rho_hidden_dims")
         self.output_dim = check_dim(output_dim, name="output_dim")
-        self.pool = resolve_option(pool_type, PoolType, name="pool_type")
-        dropout = check_dropout(dropout)
         self.latent_dim = mlp_width(input_dim, phi_dims)
+        self.pool, module = resolve_pool(pool_type, self.latent_dim)
+        dropout = check_dropout(dropout)
         self.phi = mlp(input_dim, phi_dims, dropout=dropout)
-        self.rho = mlp(self.latent_dim, rho_dims, output_dim, dropout=dropout)
+        self.pool_module = module  # registered as a submodule when it is one
+        pooled_dim = self.latent_dim if self.pool_module is None else self.pool_module.pooled_dim
+        self.rho = mlp(cast(int, pooled_dim), rho_dims, output_dim, dropout=dropout)
 
     def _forward_padded(self, x: Tensor, mask: Tensor | None) -> Tensor:
         x, active = _prepare(x, mask)
         h = self.phi(x)  # (B, M, L)
-        pooled = _pool(h, self.pool, mask, active=active)  # (B, L)
+        if self.pool is None:
+            pooled = pool_module_padded(cast(nn.Module, self.pool_module), h, mask)  # (B, P)
+        else:
+            pooled = _pool(h, self.pool, mask, active=active)  # (B, L)
         return cast(Tensor, self.rho(pooled))  # (B, output_dim)
 
     def _forward_packed(self, x: Tensor, mask: Tensor | None) -> Tensor:
         parts = jagged_parts(x, mask)
-        return cast(Tensor, self.rho(pool_parts(self.phi(parts.values), self.pool, parts)))
+        h = self.phi(parts.values)  # (N, L)
+        if self.pool is None:
+            pooled = pool_module_packed(cast(nn.Module, self.pool_module), h, parts)  # (B, P)
+        else:
+            pooled = pool_parts(h, self.pool, parts)  # (B, L)
+        return cast(Tensor, self.rho(pooled))  # (B, output_dim)
 
     def pool_chunks(self, chunks: Iterable[Chunk], *, checkpoint: bool = False) -> PoolingState:
         """:func:`deepsets.streaming.pool_chunks` of this model."""

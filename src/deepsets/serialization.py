@@ -23,14 +23,12 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
+from typing import Any, ClassVar, TypeVar, cast
 
 import torch
 from torch import Tensor, nn
-
-if TYPE_CHECKING:
-    from collections.abc import Mapping
 
 __all__ = [
     "CONFIG_NAME",
@@ -38,6 +36,7 @@ __all__ = [
     "WEIGHTS_NAME",
     "PretrainedMixin",
     "load_pretrained",
+    "module_from_config",
 ]
 
 #: The layout version written to ``config.json``; loading refuses newer ones.
@@ -284,6 +283,34 @@ def _check_weights(model: nn.Module, tensors: Mapping[str, Tensor], path: Path) 
             f"the weights in {path} do not match the model its config builds "
             f"({type(model).__name__}): " + ", ".join(problems)
         )
+
+
+def module_from_config(document: Mapping[str, Any], *, name: str) -> nn.Module:
+    """Rebuild a registered module from ``{"class": ..., "config": {...}}``, the form a
+    module given as a constructor argument is saved in (e.g. an attention pooling as a
+    model's ``pool_type``); ``name`` is that argument's name, for the errors. The class
+    comes from the registry of :class:`PretrainedMixin` subclasses, never imported by name.
+
+    Raises:
+        ValueError: the document lacks ``class`` or ``config``, names a class deepsets does
+            not know, or holds arguments the class does not take.
+    """
+    if set(document) != {"class", "config"} or not isinstance(document["config"], Mapping):
+        raise ValueError(
+            f"{name} as a dict must be a saved module {{'class': name, 'config': {{...}}}}; "
+            f"got keys {sorted(document)}"
+        )
+    saved_name = document["class"]
+    cls = _REGISTRY.get(saved_name) if isinstance(saved_name, str) else None
+    if cls is None or not issubclass(cls, nn.Module):
+        known = ", ".join(sorted(k for k, v in _REGISTRY.items() if issubclass(v, nn.Module)))
+        raise ValueError(
+            f"{name} names class {saved_name!r}, which deepsets does not know; known: {known}"
+        )
+    try:
+        return cast(nn.Module, cls(**document["config"]))
+    except TypeError as error:
+        raise ValueError(f"the config of {name} does not fit {saved_name}: {error}") from error
 
 
 def load_pretrained(

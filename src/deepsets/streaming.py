@@ -91,7 +91,7 @@ def pool_chunks(
     if not isinstance(checkpoint, bool):
         raise TypeError(f"checkpoint must be a bool; got {checkpoint!r}")
     recompute = checkpoint and torch.is_grad_enabled()
-    state = PoolingState(model.pool)
+    state = PoolingState(_mergeable_pool(model))
     for chunk in chunks:
         rows, weights = _checked_chunk(model, chunk)
         if recompute:
@@ -166,7 +166,7 @@ def backward_chunks(
             "in the second pass; call model.eval() or use "
             "forward_chunks(..., checkpoint=True)"
         )
-    pool = model.pool
+    pool = _mergeable_pool(model)
     with torch.no_grad():  # pass 1: pooled statistics of the whole set
         state = PoolingState(pool)
         ties: Tensor | None = None  # (1, L) elements attaining the max, for max pooling
@@ -210,6 +210,17 @@ def backward_chunks(
     return loss.detach()
 
 
+def _mergeable_pool(model: DeepSetsInvariant) -> PoolType:
+    if model.pool is None:
+        raise ValueError(
+            f"streaming (pool_chunks, forward_chunks, backward_chunks) needs pool_type "
+            f"'sum', 'mean' or 'max', which merge chunk by chunk; this model pools with "
+            f"pool_type={model.pool_type} (an attention pooling, not streamed): call the "
+            f"model on the whole set, padded or packed"
+        )
+    return model.pool
+
+
 def _checked_chunk(model: DeepSetsInvariant, chunk: object) -> tuple[Tensor, Tensor | None]:
     rows, weights = chunk if isinstance(chunk, tuple) else (chunk, None)
     if not isinstance(rows, Tensor) or rows.dim() != 2:
@@ -231,7 +242,7 @@ def _phi_of_chunk(model: DeepSetsInvariant, rows: Tensor, weights: Tensor | None
 
 
 def _chunk_state(model: DeepSetsInvariant, rows: Tensor, weights: Tensor | None) -> PoolingState:
-    return PoolingState(model.pool).update(_phi_of_chunk(model, rows, weights), weights)
+    return PoolingState(_mergeable_pool(model)).update(_phi_of_chunk(model, rows, weights), weights)
 
 
 def _checkpointed_chunk_state(
@@ -245,7 +256,7 @@ def _checkpointed_chunk_state(
         return cast(Tensor, part.value), cast(Tensor, part.count)
 
     value, count = torch_checkpoint(partial, rows, weights, use_reentrant=False)
-    return PoolingState.from_partial(model.pool, value, count, dtype=result_dtype[0])
+    return PoolingState.from_partial(_mergeable_pool(model), value, count, dtype=result_dtype[0])
 
 
 def _count_ties(

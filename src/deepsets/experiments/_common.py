@@ -30,6 +30,7 @@ __all__ = [
     "MALLOC_SETTINGS",
     "RunDirectory",
     "generator_for",
+    "machine_info",
     "mix_seed",
     "restart_with_malloc_settings",
     "torch_threads",
@@ -56,6 +57,18 @@ def generator_for(*parts: int, device: torch.device | str = "cpu") -> torch.Gene
     generator = torch.Generator(device=device)
     generator.manual_seed(mix_seed(*parts))
     return generator
+
+
+def machine_info(*, workers: int, threads: int | None) -> dict[str, Any]:
+    """Where a run ran, for its ``metrics.json``: platform, CPU count, worker processes,
+    torch threads per process (``None``: torch's current number) and torch's version."""
+    return {
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "workers": workers,
+        "torch_threads": threads or torch.get_num_threads(),
+        "torch": torch.__version__,
+    }
 
 
 @contextmanager

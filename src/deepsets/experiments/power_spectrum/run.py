@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import platform
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._common import RunDirectory, torch_threads
+from .._common import RunDirectory, machine_info, torch_threads
 from .._pool import run_jobs, step_callbacks
 from .baselines import EULER_GAMMA, PRIOR_MSE, LeastSquaresEstimator, PriorEstimator
 from .config import PowerSpectrumConfig
@@ -320,11 +319,7 @@ def _collect(
         },
         "train_set_size": config.set_size,
         "machine": {
-            "platform": platform.platform(),
-            "cpu_count": os.cpu_count(),
-            "workers": config.workers,
-            "torch_threads": config.threads or torch.get_num_threads(),
-            "torch": torch.__version__,
+            **machine_info(workers=config.workers, threads=config.threads),
             "malloc_tuned": "MALLOC_MMAP_THRESHOLD_" in os.environ,
         },
         "regimes": collect_regimes(config, done),

@@ -1,0 +1,37 @@
+r"""Scores of a max-regression model on the fixed test set: the mean absolute error
+
+.. math:: \mathrm{MAE} = \frac{1}{S} \sum_{s=1}^{S} \big|f(X_s) - \max X_s\big|
+
+over all test sets, and the same per set size."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .config import MaxRegressionConfig
+from .data import fixed_test_set
+
+__all__ = ["score_model"]
+
+
+@torch.no_grad()
+def _predict(model: nn.Module, x: Tensor, mask: Tensor, batch_size: int = 1000) -> Tensor:
+    out = [
+        model(x[i : i + batch_size], mask[i : i + batch_size]) for i in range(0, len(x), batch_size)
+    ]
+    return torch.cat(out)  # (S, 1)
+
+
+def score_model(model: nn.Module, config: MaxRegressionConfig) -> dict[str, object]:
+    """``{"mae": float, "mae_by_size": {n: float}}`` of ``model`` (in eval mode, on the
+    CPU) on the test set of ``config.test_sets`` sets of random seed ``config.test_seed``."""
+    x, mask, target = fixed_test_set(config.test_sets, config.max_size, config.test_seed)
+    error = (_predict(model, x, mask) - target).abs().squeeze(-1)  # (S,)
+    sizes = mask.sum(dim=1)  # (S,)
+    by_size = {
+        str(n): float(error[sizes == n].mean())
+        for n in range(1, config.max_size + 1)
+        if bool((sizes == n).any())
+    }
+    return {"mae": float(error.mean()), "mae_by_size": by_size}
