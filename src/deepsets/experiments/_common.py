@@ -33,6 +33,7 @@ __all__ = [
     "machine_info",
     "mix_seed",
     "restart_with_malloc_settings",
+    "save_figure",
     "torch_threads",
 ]
 
@@ -69,6 +70,16 @@ def machine_info(*, workers: int, threads: int | None) -> dict[str, Any]:
         "torch_threads": threads or torch.get_num_threads(),
         "torch": torch.__version__,
     }
+
+
+def save_figure(plt: Any, figure: Any, directory: Path, stem: str, *, dpi: int = 110) -> str:
+    """Lay out ``figure``, write ``directory/stem.png`` and ``.svg``, close it, and return
+    the PNG's path relative to the run directory (``figures/stem.png``)."""
+    figure.tight_layout()
+    for suffix in ("png", "svg"):
+        figure.savefig(directory / f"{stem}.{suffix}", dpi=dpi)
+    plt.close(figure)
+    return f"{directory.name}/{stem}.png"
 
 
 @contextmanager

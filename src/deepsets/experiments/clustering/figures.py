@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from .._common import save_figure
 from .config import PAPER_LL, ClusteringConfig
 from .data import ARCHITECTURES, MixtureBatch
 
@@ -46,11 +47,7 @@ def draw_figures(
         ("ll_bars", "ll-bars", _bars(plt, metrics)),
         ("example", "example", _example(plt, metrics, dataset)),
     ):
-        figure.tight_layout()
-        for suffix in ("png", "svg"):
-            figure.savefig(directory / f"{stem}.{suffix}", dpi=110)
-        plt.close(figure)
-        drawn[key] = f"{directory.name}/{stem}.png"
+        drawn[key] = save_figure(plt, figure, directory, stem)
     return drawn
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .._common import save_figure
+
 __all__ = ["draw_figure"]
 
 
@@ -30,8 +32,4 @@ def draw_figure(metrics: dict[str, Any], directory: Path) -> str | None:
     ax.set_title(f"Sum of digits: trained on ≤ {metrics['max_train_size']} digits")
     ax.legend(loc="center right")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    for suffix in ("png", "svg"):
-        fig.savefig(directory / f"accuracy.{suffix}", dpi=120)
-    plt.close(fig)
-    return "figures/accuracy.png"
+    return save_figure(plt, fig, directory, "accuracy", dpi=120)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .._common import save_figure
+
 __all__ = ["draw_figure"]
 
 
@@ -34,8 +36,4 @@ def draw_figure(metrics: dict[str, Any], directory: Path) -> str | None:
     ax.set_title(f"Max regression, {metrics['steps']:,} steps")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, axis="y")
-    fig.tight_layout()
-    for suffix in ("png", "svg"):
-        fig.savefig(directory / f"mae.{suffix}", dpi=120)
-    plt.close(fig)
-    return "figures/mae.png"
+    return save_figure(plt, fig, directory, "mae", dpi=120)

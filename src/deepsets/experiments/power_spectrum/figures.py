@@ -21,6 +21,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from .._common import save_figure
 from .baselines import EULER_GAMMA
 from .config import PowerSpectrumConfig
 from .data import sample_functions
@@ -61,11 +62,7 @@ def draw_figures(
         figure = paint(plt, metrics, config)
         if figure is None:
             continue
-        figure.tight_layout()
-        for suffix in ("png", "svg"):
-            figure.savefig(directory / f"{stem}.{suffix}", dpi=110)
-        plt.close(figure)
-        drawn[key] = f"{directory.name}/{stem}.png"
+        drawn[key] = save_figure(plt, figure, directory, stem)
     return drawn
 
 
