@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 from torch import Tensor, nn
 
@@ -13,7 +14,7 @@ from .equivariance.contract import EquivariantModule, fixed_size
 from .functional.padded import _pool, active_elements
 from .functional.segment import JaggedParts, jagged_like, jagged_parts, pool_parts
 
-__all__ = ["PermutationEquivariantLayer", "mlp"]
+__all__ = ["PermutationEquivariantLayer", "equivariant_stack", "mlp"]
 
 
 def mlp(
@@ -138,3 +139,11 @@ class PermutationEquivariantLayer(SetModule, EquivariantModule):
             f"input_dim={self.input_dim}, output_dim={self.output_dim}, "
             f"pool_type={self.pool_type!r}"
         )
+
+
+def equivariant_stack(widths: Sequence[int], pool_type: str | PoolType) -> nn.ModuleList:
+    """``PermutationEquivariantLayer(w_in, w_out, pool_type)`` for each consecutive pair of
+    ``widths`` (the layers of an equivariant network; the caller adds the activations)."""
+    return nn.ModuleList(
+        PermutationEquivariantLayer(w_in, w_out, pool_type) for w_in, w_out in pairwise(widths)
+    )

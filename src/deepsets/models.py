@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from itertools import pairwise
 from typing import Any, cast
 
 import torch
@@ -22,7 +21,7 @@ from ._validation import (
 )
 from .functional.padded import _pool, active_elements
 from .functional.segment import jagged_like, jagged_parts, pool_parts
-from .layers import PermutationEquivariantLayer, mlp, mlp_width
+from .layers import PermutationEquivariantLayer, equivariant_stack, mlp, mlp_width
 from .streaming import Chunk, PoolingState
 from .streaming import backward_chunks as _backward_chunks
 from .streaming import forward_chunks as _forward_chunks
@@ -196,9 +195,7 @@ class DeepSetsEquivariant(SetModule):
         )
         dropout = check_dropout(dropout)
         widths = [input_dim, *dims, output_dim]
-        self.layers = nn.ModuleList(
-            PermutationEquivariantLayer(w_in, w_out, self.pool) for w_in, w_out in pairwise(widths)
-        )
+        self.layers = equivariant_stack(widths, self.pool)
         self.activation = nn.ReLU()
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 

@@ -6,7 +6,7 @@ the batch itself is drawn on the training device in ``on_after_batch_transfer``.
 
 * resuming at global step ``s`` continues with exactly the batches an uninterrupted run
   would have seen;
-* every DDP rank draws its own data (the rank is part of the seed);
+* every DDP rank draws its own data (the rank is part of the random seed);
 * no worker processes or host-to-device copies are needed.
 """
 

@@ -27,16 +27,14 @@ Reference:
 
 from __future__ import annotations
 
-import itertools
-
 import torch
 from torch import Tensor, nn
 
-from ... import DeepSetsInvariant, PermutationEquivariantLayer
+from ... import DeepSetsInvariant
 from ..._validation import check_dim, resolve_option
 from ...attention import SetTransformer
 from ...functional import masked_pool
-from ...layers import mlp
+from ...layers import equivariant_stack, mlp
 from .data import Architecture, MixtureBatch, MixtureParams
 
 __all__ = [
@@ -86,10 +84,7 @@ class EquivariantMeanNet(nn.Module):
         self.depth = check_dim(depth, name="depth")
         self.output_dim = check_dim(output_dim, name="output_dim")
         widths = [input_dim] + [width] * depth
-        self.layers = nn.ModuleList(
-            PermutationEquivariantLayer(a, b, pool_type="mean")
-            for a, b in itertools.pairwise(widths)
-        )
+        self.layers = equivariant_stack(widths, "mean")
         self.rho = mlp(width, [width] * rho_depth, output_dim)
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:

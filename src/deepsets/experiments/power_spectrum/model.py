@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from ... import PermutationEquivariantLayer
 from ..._validation import check_dim, resolve_option
 from ...functional import masked_pool
+from ...layers import equivariant_stack
 from .data import ENCODINGS, Design, Encoding, encode
 from .designs import GenericSpectrumNet, StructuredSpectrumNet
 
@@ -73,10 +74,7 @@ class PowerSpectrumNet(nn.Module):
         self.width = check_dim(width, name="width")
         self.k_fin = check_dim(k_fin, name="k_fin")
         widths = [input_dim] + [width] * depth
-        self.layers = nn.ModuleList(
-            PermutationEquivariantLayer(w_in, w_out, pool_type="mean")
-            for w_in, w_out in itertools.pairwise(widths)
-        )
+        self.layers = equivariant_stack(widths, "mean")
         self.activation = nn.ReLU()
         self.head = nn.Linear(width, k_fin)
 

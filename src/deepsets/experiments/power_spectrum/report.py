@@ -70,7 +70,7 @@ def write_report(metrics: dict[str, Any], config: PowerSpectrumConfig) -> str:
         spread = data["test_mse_over_seeds"]
         label = f"network, {name} encoding" + (" (headline)" if name == headline else "")
         seeds = len(data["seeds"])
-        # a standard deviation over one seed says nothing: name the seed count instead
+        # a standard deviation over one random seed says nothing: name the seed count instead
         spread_text = f" ± {spread['std']:.3f}" if seeds > 1 else " (1 seed)"
         lines.append(
             _row(
