@@ -24,6 +24,7 @@ from deepsets import DeepSetsInvariant
 from deepsets.training import (
     EngineSettings,
     InterruptAt,
+    KeepBest,
     SetModelModule,
     StepReporter,
     add_engine_arguments,
@@ -168,6 +169,60 @@ def test_resume_after_crash_equals_uninterrupted_run(tmp_path: Path, schedule: s
     b = load_checkpoint(tmp_path / "cut/checkpoints/toy/last.ckpt")
     assert_close(b["optimizer_states"], a["optimizer_states"], rtol=0, atol=0)
     assert b["lr_schedulers"] == a["lr_schedulers"]
+
+
+class SnapshotScore:
+    """The toy loss on a fixed batch, with a copy of the weights at every call."""
+
+    def __init__(self) -> None:
+        self.x, self.y = worker.toy_sample(10_000, 0, torch.device("cpu"))
+        self.snapshots: list[dict[str, torch.Tensor]] = []
+
+    def __call__(self, model: torch.nn.Module) -> float:
+        assert not model.training and not torch.is_grad_enabled()
+        self.snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
+        return torch.nn.functional.mse_loss(model(self.x), self.y).item()
+
+
+def test_keep_best_keeps_the_best_scored_weights(tmp_path: Path) -> None:
+    score = SnapshotScore()
+    keep = KeepBest(score, every=4)
+    module, _, _ = _fit(tmp_path, 30, schedule="constant", callbacks=[keep])
+    assert [step for step, _ in keep.history] == [4, 8, 12, 16, 20, 24, 28, 30]
+    values = [value for _, value in keep.history]
+    best = min(range(len(values)), key=values.__getitem__)
+    assert keep.best_score == values[best] and keep.best_step == keep.history[best][0]
+    assert_close(keep.best_state, score.snapshots[best], rtol=0, atol=0)
+    assert module.training  # scoring switched eval mode on and back off
+    # the module keeps its final weights; best_state is a copy, not a view
+    assert_close(module.model.state_dict(), score.snapshots[-1], rtol=0, atol=0)
+
+
+def test_keep_best_never_takes_a_nan_score(tmp_path: Path) -> None:
+    scores = iter([float("nan"), 2.0, float("nan"), 1.0, 3.0])
+    keep = KeepBest(lambda model: next(scores), every=2)
+    _fit(tmp_path, 10, callbacks=[keep])
+    assert (keep.best_step, keep.best_score) == (8, 1.0)
+
+
+def test_keep_best_survives_a_crash_and_resume(tmp_path: Path) -> None:
+    # every=5 scores at the checkpoint's step 10 too: the score must be in that checkpoint
+    full = KeepBest(SnapshotScore(), every=5)
+    _fit(tmp_path / "full", 30, callbacks=[full])
+    with pytest.raises(RuntimeError, match="simulated crash at step 12"):
+        _fit(tmp_path / "cut", 30, callbacks=[KeepBest(SnapshotScore(), every=5), InterruptAt(12)])
+    resumed = KeepBest(SnapshotScore(), every=5)
+    _fit(tmp_path / "cut", 30, resume=True, callbacks=[resumed])
+    assert resumed.history == full.history  # scores of steps 5 and 10 came from the checkpoint
+    assert (resumed.best_step, resumed.best_score) == (full.best_step, full.best_score)
+    assert_close(resumed.best_state, full.best_state, rtol=0, atol=0)
+
+
+def test_keep_best_rejects_bad_settings() -> None:
+    with pytest.raises(TypeError, match="score must be callable; got int"):
+        KeepBest(3, every=2)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="every must be a positive int; got 0"):
+        KeepBest(float, every=0)  # type: ignore[arg-type]
 
 
 def test_resume_of_a_finished_run_does_not_train_again(tmp_path: Path) -> None:

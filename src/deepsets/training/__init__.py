@@ -13,7 +13,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .callbacks import InterruptAt, StepProgressBar, StepReporter
+    from .callbacks import InterruptAt, KeepBest, StepProgressBar, StepReporter
     from .checkpoint import AtomicCheckpointIO, load_checkpoint, save_checkpoint_atomic
     from .data import StepStream, StreamDataModule
     from .engine import FitResult, fit_stream, load_model_weights
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 # public name -> the submodule that defines it
 _HOMES = {
     "InterruptAt": "callbacks",
+    "KeepBest": "callbacks",
     "StepProgressBar": "callbacks",
     "StepReporter": "callbacks",
     "AtomicCheckpointIO": "checkpoint",
@@ -59,6 +60,7 @@ __all__ = [
     "EngineSettings",
     "FitResult",
     "InterruptAt",
+    "KeepBest",
     "LoggerKind",
     "Loss",
     "Schedule",

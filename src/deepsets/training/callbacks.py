@@ -1,17 +1,19 @@
-"""Callbacks: a step-based progress bar, a step reporter for runs in worker processes, and
-a simulated crash for resume tests."""
+"""Callbacks: a step-based progress bar, a step reporter for runs in worker processes, the
+best weights by a score (:class:`KeepBest`), and a simulated crash for resume tests."""
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable
 from typing import Any
 
+import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
 
-__all__ = ["InterruptAt", "StepProgressBar", "StepReporter"]
+__all__ = ["InterruptAt", "KeepBest", "StepProgressBar", "StepReporter"]
 
 
 class StepProgressBar(TQDMProgressBar):
@@ -123,3 +125,71 @@ class InterruptAt(Callback):
     ) -> None:
         if trainer.global_step >= self.step:
             raise RuntimeError(f"simulated crash at step {trainer.global_step}")
+
+
+class KeepBest(Callback):
+    """Score the model every ``every`` steps and keep a copy of the best weights.
+
+    A stream run has no validation epochs for Lightning's ``ModelCheckpoint(monitor=...)``
+    to watch, so this callback scores the model itself: ``score(model)`` (lower is better,
+    e.g. the error on a fixed validation draw) is called in eval mode without gradients
+    at every ``every``-th step and at the last one. The best weights stay in memory (on
+    the CPU) and in the callback's checkpoint state, so a resumed run keeps them and ends
+    exactly as an uninterrupted one. The module is not changed: after training, load
+    :attr:`best_state` into the model to use the best weights.
+
+    Attributes:
+        best_score: the lowest score seen (``inf`` before the first).
+        best_step: the optimiser step of :attr:`best_score` (``-1`` before the first).
+        best_state: the model's ``state_dict`` at :attr:`best_step` (CPU tensors).
+        history: ``[(step, score), ...]`` of every scoring.
+
+    Args:
+        score: ``model -> float``, lower is better; ``model`` is the module's ``model``.
+        every: steps between scorings (a positive int).
+    """
+
+    def __init__(self, score: Callable[[Any], float], every: int) -> None:
+        if not callable(score):
+            raise TypeError(f"score must be callable; got {type(score).__name__}")
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"every must be a positive int; got {every!r}")
+        self.score = score
+        self.every = every
+        self.best_score = math.inf
+        self.best_step = -1
+        self.best_state: dict[str, Any] = {}
+        self.history: list[tuple[int, float]] = []
+
+    def on_train_batch_end(
+        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        step = trainer.global_step
+        if step % self.every and step != trainer.max_steps:
+            return
+        if self.history and self.history[-1][0] == step:
+            return
+        model = getattr(pl_module, "model", pl_module)
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            value = float(self.score(model))
+        model.train(was_training)
+        self.history.append((step, value))
+        if value < self.best_score:  # a NaN score is never the best
+            self.best_score, self.best_step = value, step
+            self.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "best_score": self.best_score,
+            "best_step": self.best_step,
+            "best_state": self.best_state,
+            "history": [list(item) for item in self.history],
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.best_score = float(state_dict["best_score"])
+        self.best_step = int(state_dict["best_step"])
+        self.best_state = dict(state_dict["best_state"])
+        self.history = [(int(s), float(v)) for s, v in state_dict["history"]]

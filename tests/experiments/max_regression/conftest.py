@@ -13,6 +13,8 @@ TINY: dict[str, Any] = {
     "batch_size": 8,
     "width": 8,
     "test_sets": 40,
+    "valid_every": 2,
+    "valid_sets": 30,
     "workers": 1,
     "engine": {"accelerator": "cpu", "progress": False, "logger": "none"},
 }

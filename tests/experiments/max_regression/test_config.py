@@ -20,6 +20,7 @@ def test_paper_preset_is_table_1s_training() -> None:
     paper = MaxRegressionConfig(preset="paper", **PRESETS["paper"])
     assert (paper.steps, paper.batch_size, paper.max_size, paper.width) == (20_000, 128, 10, 64)
     assert (paper.lr, paper.lr_schedule) == (1e-3, "constant")
+    assert paper.valid_every == 500 and MaxRegressionConfig().valid_every == 0
     assert len(paper.seeds) >= 3
     assert paper.rows == [row.value for row in Row] == list(PAPER_MAE)
 

@@ -8,6 +8,7 @@ from deepsets.experiments._common import generator_for
 from deepsets.experiments.max_regression.data import (
     HIGH,
     fixed_test_set,
+    fixed_validation_set,
     make_stream_sampler,
     sample_sets,
 )
@@ -51,3 +52,6 @@ def test_fixed_test_set_is_the_same_for_every_call_and_differs_from_training() -
     assert all(torch.equal(s, t) for s, t in zip(a, b, strict=True))
     train = make_stream_sampler(batch_size=100, max_size=10, seed=2019)(0, 0, torch.device("cpu"))
     assert not torch.equal(a[0], train[0])
+    valid, again = fixed_validation_set(100, 10, 2019), fixed_validation_set(100, 10, 2019)
+    assert all(torch.equal(s, t) for s, t in zip(valid, again, strict=True))
+    assert not torch.equal(valid[0], a[0]) and not torch.equal(valid[0], train[0])

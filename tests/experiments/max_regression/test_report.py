@@ -23,6 +23,7 @@ def _metrics(maes: dict[str, float], steps: int = 20_000) -> dict[str, Any]:
         mean, std = PAPER_MAE[name]
         rows[name] = {
             "label": ROW_LABELS[name], "seeds": [0], "mae_per_seed": [mae], "mae_mean": mae,
+            "mae_final_per_seed": [mae + 1], "best_steps": [12_500],
             "mae_std": 0.0, "paper_mean": mean, "paper_std": std, "paper_bound": mean + 3 * std,
             "within_paper": mae <= mean + 3 * std, "mae_by_size": {"1": mae},
             "parameters": 1, "train_seconds": 1.0, "train_cpu_seconds_per_step": 0.001,
@@ -56,6 +57,11 @@ def test_verdicts_follow_the_papers_band() -> None:
     assert "Deep Sets with max pooling ≤ 0.2 MAE: met (0.1000)" in report
     assert "(the same as the paper's)" in report
     assert "Shorter training" not in report and "Learning rate." not in report
+    # the paper preset tests the weights of the best validation MAE and says so
+    assert "**Which weights.** Each run is scored every 500 steps" in report
+    assert _line(report, "rFF + pooling (max)").startswith(
+        "| rFF + pooling (max) | 0.1000 (1 seed) | 0.1000 (12,500) | 1.1000 |"
+    )
 
 
 def test_other_ordering_and_short_training_are_said_plainly() -> None:
@@ -64,3 +70,4 @@ def test_other_ordering_and_short_training_are_said_plainly() -> None:
     assert "(**not** the same as the paper's)" in report
     assert "**Shorter training.** 2,000 steps, not the paper's 20,000" in report
     assert "**Learning rate.** cosine schedule" in report
+    assert "Which weights" not in report and "(12,500)" not in report

@@ -34,6 +34,11 @@ def test_metrics_of_a_tiny_run(tiny_run: tuple[Path, dict[str, Any]]) -> None:
         assert row["mae_mean"] == pytest.approx(sum(mine) / 2)
         assert (row["paper_mean"], row["paper_std"]) == PAPER_MAE[name]
         assert row["within_paper"] == (row["mae_mean"] <= row["paper_bound"])
+        assert row["best_steps"] == [r["best_step"] for r in metrics["runs"] if r["row"] == name]
+    for run in metrics["runs"]:  # scored at steps 2 and 4; the best of the two is tested
+        assert run["best_step"] in (2, 4) and run["valid_mae"] >= 0
+        if run["best_step"] == 4:
+            assert run["mae"] == run["mae_final"]
     assert metrics["paper_ordering"] == ["rff-max", "sab-pma", "rff-sum", "rff-mean"]
     assert set(metrics["targets"]) == {"all_rows_within_paper", "max_pool_mae_at_most_0.2"}
     saved = json.loads((out / "metrics.json").read_text())

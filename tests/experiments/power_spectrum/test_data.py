@@ -100,6 +100,29 @@ def test_circle_encoding_turns_a_shift_into_a_rotation(shift: float) -> None:
     assert torch.equal(moved[..., 2], y[0].expand_as(moved[..., 2]))
 
 
+@pytest.mark.parametrize(("k_max", "chunk"), [(3, 64), (64, 64), (200, 64), (512, 64), (9, 4)])
+def test_evaluate_functions_is_the_direct_sum(k_max: int, chunk: int) -> None:
+    """The blockwise rotation equals sum_k sqrt(p_k) cos(k x + phase_k), written out in
+    float64; with one block it is the direct sum in float32 bit for bit."""
+    generator = torch.Generator().manual_seed(k_max)
+    log_power = torch.randn(5, k_max, generator=generator, dtype=torch.float64) - 2
+    phase = torch.rand(5, k_max, generator=generator, dtype=torch.float64) * 2 * math.pi
+    x = torch.rand(5, 33, generator=generator, dtype=torch.float64) * 2 * math.pi
+    k = torch.arange(1, k_max + 1, dtype=torch.float64)
+    terms = (0.5 * log_power).exp()[:, None, :] * torch.cos(
+        x[..., None] * k + phase[:, None, :]
+    )  # (B, N, K)
+    direct = terms.sum(-1)
+    assert torch.allclose(evaluate_functions(x, log_power, phase, chunk), direct, atol=1e-11)
+    if k_max <= chunk:
+        single = [t.float() for t in (x, log_power, phase)]
+        amplitude = (0.5 * single[1]).exp()
+        angle = single[0].unsqueeze(-1) * k.float()
+        plain = angle.cos() @ (amplitude * single[2].cos()).unsqueeze(-1)
+        plain = plain - angle.sin() @ (amplitude * single[2].sin()).unsqueeze(-1)
+        assert torch.equal(evaluate_functions(*single, chunk), plain.squeeze(-1))
+
+
 def test_fixed_spectra_are_shared_across_set_sizes() -> None:
     log_power, phase = fixed_spectra(6, 4, seed=1)
     again = fixed_spectra(6, 4, seed=1)

@@ -6,7 +6,8 @@ batch draws its own size; the batch is padded to ``max_size`` elements with a bo
 (the authors' code draws one size per batch instead, so its sets need no mask).
 
 Every batch is a pure function of ``(seed, step, rank)`` (:func:`make_stream_sampler`),
-and the test set of ``(test_seed, num_sets)`` is the same for every model.
+and the test set of ``(test_seed, num_sets)`` is the same for every model, as is the
+validation set (another stream of the same seed) that picks the weights to score.
 
 Reference:
     Lee et al., *Set Transformer*, ICML 2019, https://arxiv.org/abs/1810.00825
@@ -26,8 +27,10 @@ __all__ = [
     "HIGH",
     "TEST_STREAM",
     "TRAIN_STREAM",
+    "VALID_STREAM",
     "Row",
     "fixed_test_set",
+    "fixed_validation_set",
     "make_stream_sampler",
     "sample_sets",
 ]
@@ -35,7 +38,7 @@ __all__ = [
 #: Upper end of the values: :math:`x \sim \mathcal{U}[0, \mathrm{HIGH}]`.
 HIGH = 100.0
 #: Stream ids of :func:`~deepsets.experiments._common.generator_for`.
-TRAIN_STREAM, TEST_STREAM = 0, 1
+TRAIN_STREAM, TEST_STREAM, VALID_STREAM = 0, 1, 2
 
 
 class Row(str, Enum):
@@ -87,3 +90,9 @@ def make_stream_sampler(
 def fixed_test_set(num_sets: int, max_size: int, seed: int) -> tuple[Tensor, Tensor, Tensor]:
     """The fixed test set of random seed ``seed``: ``(x, mask, y)`` as :func:`sample_sets`."""
     return sample_sets(num_sets, max_size, generator_for(seed, TEST_STREAM))
+
+
+def fixed_validation_set(num_sets: int, max_size: int, seed: int) -> tuple[Tensor, Tensor, Tensor]:
+    """The validation set of random seed ``seed`` (independent of the test set of the same
+    seed and of training): ``(x, mask, y)`` as :func:`sample_sets`."""
+    return sample_sets(num_sets, max_size, generator_for(seed, VALID_STREAM))

@@ -2,17 +2,19 @@ r"""Scores of a max-regression model on the fixed test set: the mean absolute er
 
 .. math:: \mathrm{MAE} = \frac{1}{S} \sum_{s=1}^{S} \big|f(X_s) - \max X_s\big|
 
-over all test sets, and the same per set size."""
+over all test sets, and the same per set size; the validation MAE that picks the weights."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 
 from .config import MaxRegressionConfig
-from .data import fixed_test_set
+from .data import fixed_test_set, fixed_validation_set
 
-__all__ = ["score_model"]
+__all__ = ["score_model", "validation_score"]
 
 
 @torch.no_grad()
@@ -35,3 +37,16 @@ def score_model(model: nn.Module, config: MaxRegressionConfig) -> dict[str, obje
         if bool((sizes == n).any())
     }
     return {"mae": float(error.mean()), "mae_by_size": by_size}
+
+
+def validation_score(config: MaxRegressionConfig) -> Callable[[nn.Module], float]:
+    """``model -> validation MAE`` on the ``config.valid_sets`` validation sets (drawn
+    once, here), for :class:`~deepsets.training.KeepBest`."""
+    x, mask, target = fixed_validation_set(config.valid_sets, config.max_size, config.test_seed)
+
+    def score(model: nn.Module) -> float:
+        device = next(model.parameters()).device
+        prediction = _predict(model, x.to(device), mask.to(device)).cpu()
+        return float((prediction - target).abs().mean())
+
+    return score

@@ -21,12 +21,12 @@ from typing import Any
 
 import torch
 
-from ...training import SetModelModule, fit_stream
+from ...training import KeepBest, SetModelModule, fit_stream
 from .._common import RunDirectory, machine_info, torch_threads
 from .._pool import run_jobs, step_callbacks
 from .config import MAX_POOL_TARGET, PAPER_MAE, ROW_LABELS, MaxRegressionConfig
 from .data import Row, make_stream_sampler
-from .evaluate import score_model
+from .evaluate import score_model, validation_score
 from .figures import draw_figure
 from .model import build_model, parameter_count
 from .report import write_report
@@ -67,6 +67,9 @@ def _execute(config_values: dict[str, Any], job: dict[str, Any]) -> dict[str, An
         sample = make_stream_sampler(
             batch_size=config.batch_size, max_size=config.max_size, seed=job["seed"]
         )
+        keep = (
+            KeepBest(validation_score(config), config.valid_every) if config.valid_every else None
+        )
         wall, cpu = time.perf_counter(), time.process_time()
         result = fit_stream(
             module,
@@ -76,7 +79,7 @@ def _execute(config_values: dict[str, Any], job: dict[str, Any]) -> dict[str, An
             name=job["name"],
             settings=config.engine_settings(),
             resume=config.resume,
-            callbacks=step_callbacks(),
+            callbacks=[*step_callbacks(), *([keep] if keep else [])],
         )
         info = {
             **job,
@@ -88,6 +91,10 @@ def _execute(config_values: dict[str, Any], job: dict[str, Any]) -> dict[str, An
             "parameters": parameter_count(model),
         }
         model.eval().cpu()
+        info["mae_final"] = score_model(model, config)["mae"]
+        if keep is not None:
+            model.load_state_dict(keep.best_state)
+            info.update(best_step=keep.best_step, valid_mae=keep.best_score)
         info.update(score_model(model, config))
     return info
 
@@ -106,6 +113,8 @@ def _row_summary(row: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
         "label": ROW_LABELS[row],
         "seeds": [r["seed"] for r in mine],
         "mae_per_seed": [r["mae"] for r in mine],
+        "mae_final_per_seed": [r["mae_final"] for r in mine],
+        "best_steps": [r.get("best_step") for r in mine],
         "mae_mean": mean,
         "mae_std": std,
         "paper_mean": paper_mean,
