@@ -201,3 +201,13 @@ def test_mlp_widths(hidden: list[int], out_dim: int | None, width: int, linears:
         assert isinstance(net[-1], nn.ReLU)  # an encoder ends in its activation
     if out_dim is not None:
         assert isinstance(net[-1], nn.Linear)  # a head ends linear
+
+
+def test_mlp_activation_is_one_module_per_hidden_layer() -> None:
+    net = mlp(3, [5, 6], 2, activation=nn.SiLU)
+    kinds = [type(m) for m in net]
+    assert kinds == [nn.Linear, nn.SiLU, nn.Linear, nn.SiLU, nn.Linear]
+    assert net[1] is not net[3]
+    assert all(not isinstance(m, nn.ReLU) for m in net)
+    with pytest.raises(TypeError, match="activation must make a module"):
+        mlp(3, [5], activation="silu")  # type: ignore[arg-type]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import pairwise
 
 from torch import Tensor, nn
@@ -23,20 +23,25 @@ def mlp(
     out_dim: int | None = None,
     *,
     dropout: float = 0.0,
+    activation: Callable[[], nn.Module] = nn.ReLU,
 ) -> nn.Sequential:
-    """A stack of ``Linear → ReLU (→ Dropout)`` blocks, one per hidden width.
+    """A stack of ``Linear → activation (→ Dropout)`` blocks, one per hidden width.
 
     With ``out_dim`` a final ``Linear`` without activation follows (a head, like ρ);
-    without it every layer is followed by ReLU (an encoder, like φ). An empty
+    without it every layer is followed by the activation (an encoder, like φ). An empty
     ``hidden_dims`` and no ``out_dim`` gives an empty ``Sequential`` — the identity.
+    ``activation`` makes one module per layer (``nn.ReLU`` by default; a smooth one such
+    as ``nn.SiLU`` fits smooth targets more closely).
 
     Shapes:
         ``(..., in_dim) -> (..., out_dim or hidden_dims[-1] or in_dim)``
     """
+    if not callable(activation):
+        raise TypeError(f"activation must make a module, e.g. nn.ReLU; got {activation!r}")
     layers: list[nn.Module] = []
     width = in_dim
     for hidden in hidden_dims:
-        layers += [nn.Linear(width, hidden), nn.ReLU()]
+        layers += [nn.Linear(width, hidden), activation()]
         if dropout > 0:
             layers.append(nn.Dropout(dropout))
         width = hidden

@@ -81,9 +81,10 @@ GENERIC_QUICK: dict[str, Any] = {
 }
 # About 4 CPU-minutes per model (one thread). Chosen on the validation draw (one random
 # seed): J = 8 beats J = 16 in the underdetermined regime (regret 0.36 against 0.63 at
-# 20,000 steps of 128) and a smaller step size over more functions wins there (batch 512,
-# lr 5e-4: 0.21); the aliasing regime is bound by drawing its functions (~25 ms per 64),
-# J = 8 (0.13) beats J = 16 (0.42). Details in docs/study/power-spectrum.md.
+# 20,000 steps of 128) and a smaller step over more functions wins there (batch 512,
+# lr 5e-4: 0.21, 0.17 with SiLU); the aliasing regime is bound by drawing its functions
+# (~25 ms per 64), J = 8 (0.13; 0.097 with SiLU) beats J = 16 (0.42). The table of these
+# runs is in docs/study/power-spectrum.md.
 GENERIC_FULL: dict[str, Any] = {
     "lr": 1e-3,
     "batch_size": 128,
