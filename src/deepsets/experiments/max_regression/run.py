@@ -161,7 +161,9 @@ def run_max_regression(config: MaxRegressionConfig | dict[str, Any]) -> dict[str
 
     Returns:
         The metrics (also in ``metrics.json``): ``rows`` (per row: ``mae_mean``,
-        ``mae_std``, ``mae_per_seed``, the paper's ``paper_mean``/``paper_std``,
+        ``mae_std``, ``mae_per_seed`` — of the weights with the best validation MAE when
+        ``valid_every`` is set, their ``best_steps``, ``mae_final_per_seed`` of the last
+        step's weights — the paper's ``paper_mean``/``paper_std``,
         ``within_paper``, ``mae_by_size``, ...), ``ordering`` and ``paper_ordering``
         (rows from best to worst), ``targets``, ``runs`` (one per row and seed),
         ``machine`` and ``seconds``.
