@@ -36,6 +36,14 @@ torch 2.13 CPU, 15 rounds:
 Saved for backward: PMA 195.8 MB padded, 16.4 MB packed (0.084), 316.8 MB PyG; ISAB+PMA
 765.1 / 67.4 (0.088) / 833.0 MB.
 
+Two threads on the same machine with nothing else running (``--threads 2 --repeats 9``,
+1 min 53 s): the ratios hold; only a loaded machine shrinks them.
+
+| block | padded ms | packed ms | pyg ms | padded / packed | pyg / packed |
+|---|---|---|---|---|---|
+| PMA | 490.1 | 20.4 | 1019.7 | 25.3 [20.2, 30.8] | 52.7 [42.9, 71.4] |
+| ISAB+PMA | 2588.9 | 124.5 | 2959.3 | 20.1 [19.1, 23.0] | 23.8 [22.8, 27.2] |
+
     python benchmarks/attention.py [--threads 2] [--repeats 31] [--blocks PMA ISAB+PMA]
 """
 
