@@ -76,7 +76,7 @@ def resolve_option(value: object, enum: type[E], *, name: str) -> E:
 
 
 def check_dim(value: object, *, name: str) -> int:
-    """A layer width: a positive ``int`` (bools are rejected)."""
+    """A positive ``int`` — a layer width, a count, a step (bools are rejected)."""
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(f"{name} must be a positive int; got {value!r}")
     return value

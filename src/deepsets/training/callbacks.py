@@ -13,6 +13,8 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
 
+from .._validation import check_dim
+
 __all__ = ["InterruptAt", "KeepBest", "StepProgressBar", "StepReporter"]
 
 
@@ -79,10 +81,8 @@ class StepReporter(Callback):
     def __init__(self, report: Callable[[int], None], every: int = 20) -> None:
         if not callable(report):
             raise TypeError(f"report must be callable; got {type(report).__name__}")
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"every must be a positive int; got {every!r}")
         self.report = report
-        self.every = every
+        self.every = check_dim(every, name="every")
         self._reported = 0
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -116,9 +116,7 @@ class InterruptAt(Callback):
     """
 
     def __init__(self, step: int) -> None:
-        if isinstance(step, bool) or not isinstance(step, int) or step < 1:
-            raise ValueError(f"step must be a positive int; got {step!r}")
-        self.step = step
+        self.step = check_dim(step, name="step")
 
     def on_train_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
@@ -152,10 +150,8 @@ class KeepBest(Callback):
     def __init__(self, score: Callable[[Any], float], every: int) -> None:
         if not callable(score):
             raise TypeError(f"score must be callable; got {type(score).__name__}")
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"every must be a positive int; got {every!r}")
         self.score = score
-        self.every = every
+        self.every = check_dim(every, name="every")
         self.best_score = math.inf
         self.best_step = -1
         self.best_state: dict[str, Any] = {}

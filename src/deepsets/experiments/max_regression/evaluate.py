@@ -18,18 +18,25 @@ __all__ = ["score_model", "validation_score"]
 
 
 @torch.no_grad()
-def _predict(model: nn.Module, x: Tensor, mask: Tensor, batch_size: int = 1000) -> Tensor:
+def _absolute_errors(
+    model: nn.Module, x: Tensor, mask: Tensor, target: Tensor, batch_size: int = 1000
+) -> Tensor:
+    """``|model(x, mask) - target|`` per set, ``(S,)`` on the CPU, in chunks on the
+    model's device (the CPU for a model without parameters)."""
+    weight = next(model.parameters(), None)
+    device = weight.device if weight is not None else x.device
     out = [
-        model(x[i : i + batch_size], mask[i : i + batch_size]) for i in range(0, len(x), batch_size)
+        model(x[i : i + batch_size].to(device), mask[i : i + batch_size].to(device)).cpu()
+        for i in range(0, len(x), batch_size)
     ]
-    return torch.cat(out)  # (S, 1)
+    return (torch.cat(out) - target).abs().squeeze(-1)
 
 
 def score_model(model: nn.Module, config: MaxRegressionConfig) -> dict[str, object]:
-    """``{"mae": float, "mae_by_size": {n: float}}`` of ``model`` (in eval mode, on the
-    CPU) on the test set of ``config.test_sets`` sets of random seed ``config.test_seed``."""
+    """``{"mae": float, "mae_by_size": {n: float}}`` of ``model`` (in eval mode) on the
+    test set of ``config.test_sets`` sets of random seed ``config.test_seed``."""
     x, mask, target = fixed_test_set(config.test_sets, config.max_size, config.test_seed)
-    error = (_predict(model, x, mask) - target).abs().squeeze(-1)  # (S,)
+    error = _absolute_errors(model, x, mask, target)  # (S,)
     sizes = mask.sum(dim=1)  # (S,)
     by_size = {
         str(n): float(error[sizes == n].mean())
@@ -45,8 +52,6 @@ def validation_score(config: MaxRegressionConfig) -> Callable[[nn.Module], float
     x, mask, target = fixed_validation_set(config.valid_sets, config.max_size, config.test_seed)
 
     def score(model: nn.Module) -> float:
-        device = next(model.parameters()).device
-        prediction = _predict(model, x.to(device), mask.to(device)).cpu()
-        return float((prediction - target).abs().mean())
+        return float(_absolute_errors(model, x, mask, target).mean())
 
     return score
