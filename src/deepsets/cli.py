@@ -19,7 +19,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from .experiments import EXPERIMENTS, Experiment
-from .experiments._common import MALLOC_SETTINGS, restart_with_malloc_settings
+from .experiments._common import (
+    MALLOC_SETTINGS,
+    quiet_torch_notices,
+    restart_with_malloc_settings,
+)
 
 __all__ = ["MALLOC_SETTINGS", "add_experiment_parser", "build_parser", "main"]
 
@@ -53,6 +57,7 @@ def run_experiment(experiment: Experiment, args: argparse.Namespace) -> int:
     except (ValueError, TypeError, OSError) as error:
         print(f"deepsets {experiment.name}: error: {error}", file=sys.stderr)
         return 2
+    quiet_torch_notices()
     metrics = experiment.run_function()(config)
     text = experiment.summary_function()(metrics, config)
     if text:

@@ -12,12 +12,12 @@ _FAILING_POOL = """
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 
-from deepsets.experiments import _pool as power_spectrum
+from deepsets.experiments import _pool as pool_module
 
 
 def job(i):
     for _ in range(20_000):  # far more progress reports than a pipe holds unread
-        power_spectrum._STEP_QUEUE.put(20)
+        pool_module._STEP_QUEUE.put(20)
     if i == 0:
         raise RuntimeError("job 0 failed")
     return i
@@ -28,7 +28,7 @@ if __name__ == "__main__":
     queue = context.Queue()
     try:
         with ProcessPoolExecutor(
-            2, mp_context=context, initializer=power_spectrum._set_step_queue, initargs=(queue,)
+            2, mp_context=context, initializer=pool_module._init_worker, initargs=(queue,)
         ) as pool:
             futures = [pool.submit(job, i) for i in range(3)]
             futures[0].result()

@@ -10,12 +10,14 @@ directory, and the malloc restart of the command line.
   ``checkpoints/`` and ``logs/`` of one run, every file written atomically.
 * :func:`restart_with_malloc_settings`: re-execute the command once with glibc malloc
   settings (see :data:`MALLOC_SETTINGS`).
+* :func:`quiet_torch_notices`: hide a notice torch logs about its own code.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import platform
 import sys
@@ -32,6 +34,7 @@ __all__ = [
     "generator_for",
     "machine_info",
     "mix_seed",
+    "quiet_torch_notices",
     "restart_with_malloc_settings",
     "save_figure",
     "torch_threads",
@@ -155,3 +158,14 @@ def restart_with_malloc_settings() -> None:
         return
     env = {**os.environ, **missing}
     os.execve(sys.executable, [sys.executable, "-m", "deepsets", *sys.argv[1:]], env)
+
+
+def quiet_torch_notices() -> None:
+    """Hide torch's ``is_fx_tracing will return true for both ...`` warning in this process.
+
+    ``torch.nested.nested_tensor_from_jagged`` (torch 2.13) calls torch.fx's deprecated
+    ``is_fx_tracing`` itself, so every process that packs a batch logged a warning about
+    torch's own code, which the user can neither act on nor fix. The command line and its
+    worker processes call this; the library leaves the user's logging alone.
+    """
+    logging.getLogger("torch.fx._symbolic_trace").setLevel(logging.ERROR)

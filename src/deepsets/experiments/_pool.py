@@ -19,8 +19,11 @@ __all__ = ["run_jobs", "step_callbacks"]
 _STEP_QUEUE: Any = None
 
 
-def _set_step_queue(queue: Any) -> None:
+def _init_worker(queue: Any) -> None:
+    from ._common import quiet_torch_notices
+
     global _STEP_QUEUE
+    quiet_torch_notices()
     _STEP_QUEUE = queue
     if queue is not None:
         # Progress reports are expendable: a worker must never hang at exit waiting for the
@@ -81,7 +84,7 @@ def run_jobs(
     steps = context.Queue() if progress else None
     with (
         ProcessPoolExecutor(
-            workers, mp_context=context, initializer=_set_step_queue, initargs=(steps,)
+            workers, mp_context=context, initializer=_init_worker, initargs=(steps,)
         ) as pool,
         tqdm(
             total=sum(job["steps"] for job in jobs),
