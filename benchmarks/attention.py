@@ -5,17 +5,20 @@ largest 1000; its generator), 64 features per element, 4 heads, forward+backward
 sum of the output:
 
 * ``PMA``      — ``PMA(64, num_seeds=1)``;
-* ``ISAB+PMA`` — ``ISAB(64, 64, num_inducing=16)`` then ``PMA(64)``.
+* ``ISAB+PMA`` — ``ISAB(64, 64, num_inducing=16)`` then ``PMA(64)``;
+* ``SAB``      — ``SAB(64, 64)``, all pairs (opt-in: ``--blocks SAB``; padded to the
+  largest set it holds 256 × 1000² logits per head, several GB).
 
 Variants:
 
 * ``padded`` — ``block(x, mask)`` on the batch padded to the largest set;
 * ``packed`` — ``block(rows, offsets=...)`` on the packed rows (PMA: a segment softmax over
-  the rows; ISAB: tiles of 32 rows of one set, no padding to the largest set);
+  the rows; ISAB: tiles of 32 rows of one set; SAB: sets grouped by size within a factor
+  of 2, each group padded to its largest set; none pads to the largest set);
 * ``pyg``    — PyG's ``SetTransformerAggregation(64, num_encoder_blocks=0,
   num_decoder_blocks=0)`` (its PMA) for ``PMA``; ``to_dense_batch`` + its
-  ``InducedSetAttentionBlock`` + ``PoolingByMultiheadAttention`` for ``ISAB+PMA`` (both
-  pad internally). Only when ``torch_geometric`` is importable; it is not a dependency:
+  ``InducedSetAttentionBlock`` + ``PoolingByMultiheadAttention`` for ``ISAB+PMA``, and
+  its ``SetAttentionBlock`` for ``SAB`` (all pad to the largest set internally). Only when ``torch_geometric`` is importable; it is not a dependency:
   ``pip install --target /tmp/pyg torch_geometric`` and run with ``PYTHONPATH=...:/tmp/pyg``.
 
 Timing as in ``benchmarks/ragged.py``: variants interleaved, one step each per round; ms are
@@ -44,7 +47,7 @@ Two threads on the same machine with nothing else running (``--threads 2 --repea
 | PMA | 490.1 | 20.4 | 1019.7 | 25.3 [20.2, 30.8] | 52.7 [42.9, 71.4] |
 | ISAB+PMA | 2588.9 | 124.5 | 2959.3 | 20.1 [19.1, 23.0] | 23.8 [22.8, 27.2] |
 
-    python benchmarks/attention.py [--threads 2] [--repeats 31] [--blocks PMA ISAB+PMA]
+    python benchmarks/attention.py [--threads 2] [--repeats 31] [--blocks PMA ISAB+PMA SAB]
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ import torch
 from torch import Tensor, nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from deepsets import ISAB, PMA, pack_sets, pad_sets
+from deepsets import ISAB, PMA, SAB, pack_sets, pad_sets
 from deepsets.testing import saved_tensor_bytes
 from ragged import (
     BATCH,
@@ -72,7 +75,8 @@ from ragged import (
 WIDTH = 64
 HEADS = 4
 INDUCING = 16
-BLOCKS = ["PMA", "ISAB+PMA"]
+BLOCKS = ["PMA", "ISAB+PMA", "SAB"]
+DEFAULT_BLOCKS = ["PMA", "ISAB+PMA"]
 
 
 def _pyg() -> Any:
@@ -90,6 +94,8 @@ def _ours(block: str) -> nn.Module:
     torch.manual_seed(0)
     if block == "PMA":
         return PMA(WIDTH, num_heads=HEADS)
+    if block == "SAB":
+        return SAB(WIDTH, WIDTH, num_heads=HEADS)
     return nn.ModuleDict(
         {
             "isab": ISAB(WIDTH, WIDTH, num_inducing=INDUCING, num_heads=HEADS),
@@ -102,13 +108,13 @@ def _run(model: nn.Module, x: Tensor, mask: Tensor | None = None) -> Tensor:
     """The padded batch (``mask``), or packed rows (``mask``: the CSR offsets)."""
     if mask is not None and not mask.dtype.is_floating_point and mask.dim() == 1:
         return _run_packed(model, x, mask)
-    if isinstance(model, PMA):
+    if isinstance(model, (PMA, SAB)):
         return model(x, mask)
     return model["pma"](model["isab"](x, mask), mask)
 
 
 def _run_packed(model: nn.Module, rows: Tensor, offsets: Tensor) -> Tensor:
-    if isinstance(model, PMA):
+    if isinstance(model, (PMA, SAB)):
         return model(rows, offsets=offsets)
     return model["pma"](model["isab"](rows, offsets=offsets), offsets=offsets)
 
@@ -121,6 +127,14 @@ def _pyg_step(block: str, values: Tensor, index: Tensor, num_sets: int) -> Calla
             WIDTH, heads=HEADS, num_encoder_blocks=0, num_decoder_blocks=0, layer_norm=False
         )
         return lambda: pool(values, index, dim_size=num_sets).sum()
+    if block == "SAB":
+        sab = utils.SetAttentionBlock(WIDTH, heads=HEADS, layer_norm=False)
+
+        def sab_step() -> Tensor:
+            dense, mask = to_dense_batch(values, index, batch_size=num_sets)
+            return sab(dense, mask)[mask].sum()  # the real rows, as the other variants
+
+        return sab_step
     isab = utils.InducedSetAttentionBlock(WIDTH, INDUCING, heads=HEADS, layer_norm=False)
     pma = utils.PoolingByMultiheadAttention(WIDTH, 1, heads=HEADS, layer_norm=False)
 
@@ -153,7 +167,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=31)
-    parser.add_argument("--blocks", nargs="+", choices=BLOCKS, default=BLOCKS)
+    parser.add_argument("--blocks", nargs="+", choices=BLOCKS, default=DEFAULT_BLOCKS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     sizes = skewed_sizes()

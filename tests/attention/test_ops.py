@@ -11,6 +11,7 @@ from torch import Tensor
 from deepsets.attention._ops import (
     TILE,
     Packed,
+    bucket_rows,
     shared_query_attention,
     tile_rows,
     tiled_shared_attention,
@@ -84,3 +85,27 @@ def test_shared_queries_over_rows_and_over_tiles_are_one_softmax_per_set(
     tiles = tile_rows(sets)
     tiled = tiles.x.unflatten(-1, (HEADS, WIDTH))
     torch.testing.assert_close(tiled_shared_attention(q, tiled, tiled, tiles, scale), expected)
+
+
+@given(sizes=SIZES, seed=st.integers(0, 2**31 - 1))
+def test_size_buckets_hold_every_row_once_and_pad_each_set_below_twice_its_size(
+    sizes: list[int], seed: int
+) -> None:
+    sets = _packed(sizes, seed, weighted=True)
+    buckets = bucket_rows(sets)
+    rows = torch.cat([b.rows for b in buckets]) if buckets else torch.zeros(0, dtype=torch.long)
+    assert sorted(rows.tolist()) == list(range(sum(sizes)))  # every row, once
+    for bucket in buckets:
+        padded = bucket.padded
+        torch.testing.assert_close(padded.x[bucket.where], sets.x[bucket.rows])
+        members = sets.set_index[bucket.rows].unique()
+        smallest = min(sizes[s] for s in members.tolist())
+        assert padded.x.shape[:2] == (len(members), max(sizes[s] for s in members.tolist()))
+        assert padded.x.shape[1] < 2 * smallest
+        slots = torch.zeros(padded.x.shape[:2], dtype=torch.long)
+        slots.index_put_(bucket.where, torch.ones_like(bucket.rows), True)
+        assert bool((slots <= 1).all())  # no two rows share a slot
+        # the bucket's padding, and its rows of weight 0, are masked out of the attention
+        expected = torch.zeros(padded.x.shape[:2], dtype=torch.bool)
+        expected[bucket.where] = sets.active[bucket.rows]  # type: ignore[index]
+        assert bool((padded.active == expected).all())  # type: ignore[union-attr]

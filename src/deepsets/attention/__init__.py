@@ -21,15 +21,16 @@ Guarantees, tested for every block:
   empty sum), so PMA of an empty set is its seeds passed through the block with a zero
   attention term, :math:`\mathrm{LN}(H + \mathrm{rFF}(H)),\ H = \mathrm{LN}(S W^q)` — a
   learned constant, as Deep Sets pool an empty set to 0 before ρ;
-* **packed PMA and ISAB never pad to the largest set**: their attention is set-to-few
-  (``k`` seeds or ``m`` inducing points attend over each set's rows, then each row attends
-  over its set's ``m`` outputs). PMA runs a segment softmax over the packed rows,
-  ``O(N_total · k)``, with no host sync. ISAB lays the rows out in tiles of 32 rows of one
-  set (at most 31 empty slots per set, one host sync for the number of tiles), so both of
-  its attentions are dense batched matmuls, with one softmax per set combined across its
-  tiles. SAB is all-pairs: packed input is padded to the batch's largest set (one host
-  sync), run with a mask, and unpadded; bucket sets of similar size
-  (:class:`~deepsets.ragged.BucketBatchSampler`) or use ISAB when sizes are skewed.
+* **packed sets are never padded to the largest set**. PMA's and ISAB's attention is
+  set-to-few (``k`` seeds or ``m`` inducing points attend over each set's rows, then each
+  row attends over its set's ``m`` outputs). PMA runs a segment softmax over the packed
+  rows, ``O(N_total · k)``, with no host sync. ISAB lays the rows out in tiles of 32 rows
+  of one set (at most 31 empty slots per set, one host sync for the number of tiles), so
+  both of its attentions are dense batched matmuls, with one softmax per set combined
+  across its tiles. SAB is all-pairs: packed sets are grouped by size (within a factor of
+  2, one host sync for the sizes) and each group is padded to its own largest set, so a
+  set of ``n`` rows costs fewer than :math:`4n^2` attention logits per head, not
+  :math:`M_{max}^2`.
 
 Conventions of the authors' code (juho-lee/set_transformer), whose numbers the paper
 reports: the residual adds the projected queries :math:`X W^q`, logits are scaled by

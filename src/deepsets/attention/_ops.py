@@ -10,7 +10,9 @@ Three attention patterns cover SAB, ISAB, PMA and gated pooling in every input f
   one set (:func:`tile_rows`), for ISAB: its inducing points attend over the tiles and every
   tile's rows then attend over their set's ``m`` outputs with dense batched matmuls. A set
   of ``n`` rows takes ``ceil(n / TILE)`` tiles, so the layout grows with ``N_total``, not
-  with the largest set.
+  with the largest set;
+* :func:`bucket_rows` — packed sets grouped by size (within a factor of 2) and padded per
+  group, for SAB's all-pairs attention.
 
 Tensors are split into heads as ``(..., H, d)``: head ``h`` holds features
 ``[h·d, (h+1)·d)``, as in the Set Transformer authors' code. Inputs are trusted: the public
@@ -31,8 +33,10 @@ from ..functional.segment import jagged_parts
 from ..functional.softmax import _masked_softmax, _segment_softmax, log_multiplicity
 
 __all__ = [
+    "Bucket",
     "Packed",
     "Padded",
+    "bucket_rows",
     "padded_attention",
     "padded_sets",
     "read_sets",
@@ -241,12 +245,50 @@ def tiled_shared_attention(q: Tensor, k: Tensor, v: Tensor, tiles: Tiles, scale:
     return out.transpose(1, 2).flatten(-2)  # (S, Q, H·d)
 
 
-def pad_rows(sets: Packed) -> tuple[Padded, Tensor]:
-    """Pad packed rows into ``(S, M_max, D)`` (one host sync for ``M_max``).
+class Bucket(NamedTuple):
+    """The sets of one size bucket, padded to the bucket's largest set."""
 
-    Returns the padded batch and the ``(N,)`` position of every row in its set, so that
-    ``padded.x[sets.set_index, position]`` gives the rows back.
+    padded: Padded  # (S_b, M_b, D)
+    rows: Tensor  # (N_b,) the bucket's rows in the packed order
+    where: tuple[Tensor, Tensor]  # (N_b,) set slot and position of every row in the grid
+
+
+def bucket_rows(sets: Packed) -> list[Bucket]:
+    """Group packed sets by size — sizes in ``(2^{k-1}, 2^k]`` share a bucket — and pad each
+    bucket to its own largest set (one host sync: the set sizes).
+
+    Padding a set of ``n`` rows to its bucket costs fewer than ``2n`` slots, so all-pairs
+    attention computes fewer than ``4 Σ_s n_s²`` logits per head, against ``S · M_max²``
+    when every set is padded to the largest. Sets without rows give no rows and no bucket.
     """
     sizes, position = _positions(sets)
-    longest = int(sizes.max().item()) if sets.num_sets else 0
-    return _scatter_rows(sets, (sets.num_sets, longest), (sets.set_index, position)), position
+    size_list = sizes.tolist()
+    level = [max(n - 1, 0).bit_length() for n in size_list]  # ceil(log2 n); 0 for n <= 1
+    members: dict[int, list[int]] = {}
+    for s, n in enumerate(size_list):
+        if n:
+            members.setdefault(level[s], []).append(s)
+    device = sets.x.device
+    set_level = torch.tensor(level, dtype=torch.long, device=device)
+    row_level = set_level.index_select(0, sets.set_index)
+    order = torch.argsort(row_level, stable=True)  # the rows, bucket after bucket
+    slot = torch.zeros(sets.num_sets, dtype=torch.long, device=device)
+    buckets, start = [], 0
+    for k in sorted(members):
+        ids = members[k]
+        count = sum(size_list[s] for s in ids)
+        rows = order[start : start + count]
+        start += count
+        slot[ids] = torch.arange(len(ids), device=device)
+        where = (slot.index_select(0, sets.set_index[rows]), position[rows])
+        mine = Packed(
+            sets.x[rows],
+            sets.set_index[rows],
+            len(ids),
+            None if sets.bias is None else sets.bias[rows],
+            None,
+            None,
+        )
+        longest = max(size_list[s] for s in ids)
+        buckets.append(Bucket(_scatter_rows(mine, (len(ids), longest), where), rows, where))
+    return buckets

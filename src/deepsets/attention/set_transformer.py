@@ -35,8 +35,9 @@ class SetTransformer(SetBlock):
     through the decoder's SABs, so they can describe ``k`` different things (e.g. the
     components of a mixture).
 
-    Packed input (jagged nested, or rows with ``offsets``/``index``) runs without padding
-    when the encoder uses ISAB; an SAB encoder pads to the batch's largest set.
+    Packed input (jagged nested, or rows with ``offsets``/``index``) is never padded to the
+    batch's largest set: an ISAB encoder runs on tiles of 32 rows, an SAB encoder pads sets
+    of similar size (within a factor of 2) to the largest of their group.
 
     Shapes:
         - ``x``: ``(B, M, input_dim)``, a jagged nested ``(B, j, input_dim)``, or rows
