@@ -8,6 +8,7 @@ import torch
 from deepsets.experiments.clustering.baselines import OracleEstimator
 from deepsets.experiments.clustering.config import ClusteringConfig
 from deepsets.experiments.clustering.data import (
+    VALID_STREAM,
     MixtureBatch,
     MixtureParams,
     fixed_test_sets,
@@ -17,6 +18,7 @@ from deepsets.experiments.clustering.evaluate import (
     evaluate_log_likelihood,
     evaluate_scores,
     per_set_log_likelihood,
+    validation_score,
 )
 
 
@@ -46,3 +48,20 @@ def test_the_oracle_beats_a_fixed_density() -> None:
     oracle = per_set_log_likelihood(OracleEstimator(), num_sets=50, seed=0)
     uniform = per_set_log_likelihood(Uniform(), num_sets=50, seed=0)
     assert (oracle > uniform).all()
+
+
+def test_validation_score_is_minus_the_mean_log_likelihood_on_its_own_draw() -> None:
+    pytest.importorskip("lightning")
+    from deepsets.experiments.clustering.model import MixtureEstimator, build_model
+
+    config = ClusteringConfig(valid_sets=6, test_sets=6, test_seed=3, min_points=4, max_points=9)
+    torch.manual_seed(0)
+    model = build_model("rff", width=8).eval()
+    network = MixtureEstimator(model)
+    on_valid = per_set_log_likelihood(
+        network, num_sets=6, seed=3, min_points=4, max_points=9, stream=VALID_STREAM
+    )
+    assert validation_score(config)(model) == pytest.approx(-float(on_valid.mean()), rel=1e-6)
+    valid = next(fixed_test_sets(6, seed=3, min_points=4, max_points=9, stream=VALID_STREAM))
+    test = next(fixed_test_sets(6, seed=3, min_points=4, max_points=9))
+    assert not torch.equal(valid.x[0, :4], test.x[0, :4])  # another draw than the test set

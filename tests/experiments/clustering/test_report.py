@@ -18,6 +18,9 @@ def metrics_with(means: dict[str, float]) -> dict[str, Any]:
             "std": 0.01,
             "min": mean - 0.01,
             "seeds": [0, 1],
+            "per_seed": [mean - 0.01, mean + 0.01],
+            "last_step_per_seed": [mean - 0.2, mean - 0.3],
+            "best_steps": [3000, 5000],
             "gap_to_oracle": -1.47 - mean,
             "parameters": 1000,
             "train_cpu_seconds_per_step": 0.02,
@@ -61,3 +64,12 @@ def test_paper_settings_drop_the_short_training_note() -> None:
     config = ClusteringConfig(steps=50_000, lr_drop_step=35_000, width=128)
     text = write_report(metrics_with({"isab_pma": -1.5}), config)
     assert "Shorter training" not in text
+    assert "Gradient clipping" not in text and "Best validation weights" not in text
+
+
+def test_clipping_and_best_weights_are_named_with_the_last_steps_scores() -> None:
+    config = ClusteringConfig(clip_norm=10.0, valid_every=1000, valid_sets=200)
+    text = write_report(metrics_with({"isab_pma": -1.5}), config)
+    assert "clipped to 10 before every Adam step" in text
+    assert "every 1,000 steps" in text and "200 validation datasets" in text
+    assert "ISAB(16) + PMA: steps 3000, 5000, last-step test LL -1.7000, -1.8000" in text

@@ -81,6 +81,65 @@ def test_learning_rate_drops_tenfold_after_the_drop_step() -> None:
     assert isinstance(constant.configure_optimizers(), torch.optim.Adam)
 
 
+def test_gradients_are_clipped_to_clip_norm_before_every_step(tmp_path: Path) -> None:
+    from lightning.pytorch.callbacks import Callback
+
+    from deepsets.training import EngineSettings, fit_stream
+
+    norms: list[float] = []
+
+    class RecordStepNorms(Callback):
+        """The gradient norm Adam stepped with (Lightning runs the closure inside step)."""
+
+        def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+            def record(optimizer: Any, *args: Any) -> None:
+                grads = [p.grad for group in optimizer.param_groups for p in group["params"]]
+                norms.append(
+                    float(
+                        torch.linalg.vector_norm(
+                            torch.stack(
+                                [torch.linalg.vector_norm(g) for g in grads if g is not None]
+                            )
+                        )
+                    )
+                )
+
+            trainer.optimizers[0].register_step_post_hook(record)
+
+    for clip_norm in (1e-3, None):
+        torch.manual_seed(0)
+        module = MixtureModule(
+            build_model("rff", width=8),
+            lr=1e-3,
+            lr_drop_step=None,
+            clip_norm=clip_norm,
+            max_steps=3,
+        )
+        sample = make_stream_sampler(batch_size=3, seed=0, min_points=4, max_points=9)
+        fit_stream(
+            module,
+            sample,
+            max_steps=3,
+            out_dir=tmp_path / str(clip_norm),
+            name="clip",
+            settings=EngineSettings(accelerator="cpu", progress=False, logger="none"),
+            callbacks=[RecordStepNorms()],
+        )
+    clipped, free = norms[:3], norms[3:]
+    assert len(free) == 3 and max(clipped) == pytest.approx(1e-3, rel=1e-3)
+    assert min(free) > 1e-2  # unclipped gradients are far larger: the clip did something
+
+
+def test_validation_keeps_the_best_weights_and_reports_the_last_steps(tmp_path: Path) -> None:
+    values = {**TINY, "seeds": [0], "architectures": ["rff"], "valid_every": 2, "valid_sets": 5}
+    metrics = run_clustering(ClusteringConfig(out=str(tmp_path), **values))
+    (run,) = metrics["runs"]
+    assert run["best_step"] in (2, 4) and "valid_ll" in run
+    assert {"test_ll", "test_ll_last_step"} <= set(run)
+    if run["best_step"] == 4:  # the last step's weights are the best: the same score
+        assert run["test_ll"] == pytest.approx(run["test_ll_last_step"], abs=1e-9)
+
+
 def test_registry_entry_and_command_line() -> None:
     from deepsets.cli import build_parser
 

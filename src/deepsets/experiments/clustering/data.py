@@ -46,6 +46,7 @@ __all__ = [
     "FIGURE_STREAM",
     "TEST_STREAM",
     "TRAIN_STREAM",
+    "VALID_STREAM",
     "Architecture",
     "MixtureBatch",
     "MixtureParams",
@@ -61,6 +62,7 @@ __all__ = [
 TRAIN_STREAM = 0
 TEST_STREAM = 1
 FIGURE_STREAM = 2
+VALID_STREAM = 3
 
 _LOG_2PI = math.log(2 * math.pi)
 

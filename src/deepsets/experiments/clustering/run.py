@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ...training import SetModelModule, fit_stream
+from ...training import KeepBest, SetModelModule, fit_stream
 from .._common import RunDirectory, generator_for, torch_threads
 from .._pool import run_jobs, step_callbacks
 from .baselines import OneGaussianEstimator, OracleEstimator
@@ -37,7 +37,7 @@ from .data import (
     sample_mixtures,
     set_log_likelihood,
 )
-from .evaluate import evaluate_log_likelihood, evaluate_scores
+from .evaluate import evaluate_log_likelihood, evaluate_scores, validation_score
 from .figures import draw_figures
 from .model import MixtureEstimator, build_model, parameter_count, parse_output
 from .report import write_report
@@ -57,17 +57,39 @@ class MixtureModule(SetModelModule):
 
     the negative log-likelihood per point under the network's mixture, averaged over the
     ``B`` sets (each set weighs the same, whatever its size); Adam at ``lr``, divided by
-    10 after ``lr_drop_step`` steps (constant with ``None``).
+    10 after ``lr_drop_step`` steps (constant with ``None``), on gradients whose global
+    norm is clipped to ``clip_norm`` (not clipped with ``None``).
 
     Shapes:
         batches ``(x, x)`` with ``x`` a jagged nested ``(B, j, 2)`` tensor, or padded
         ``(x, x, mask)`` with ``x (B, M, 2)`` and ``mask (B, M)``.
     """
 
-    def __init__(self, model: torch.nn.Module, *, lr_drop_step: int | None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        *,
+        lr_drop_step: int | None,
+        clip_norm: float | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(model, **kwargs)
         self.lr_drop_step = lr_drop_step
+        self.clip_norm = clip_norm
         self.loss_name = "nll"
+
+    def configure_gradient_clipping(
+        self,
+        optimizer: torch.optim.Optimizer,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:
+        """Clip the global gradient norm to ``clip_norm`` (Lightning calls this before
+        every optimiser step)."""
+        if self.clip_norm is not None:
+            self.clip_gradients(
+                optimizer, gradient_clip_val=self.clip_norm, gradient_clip_algorithm="norm"
+            )
 
     def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
         """The negative log-likelihood per point of the batch; logged as ``loss``."""
@@ -105,6 +127,7 @@ def _execute(values: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
             model,
             lr=config.lr,
             lr_drop_step=config.lr_drop_step,
+            clip_norm=config.clip_norm,
             max_steps=config.steps,
             hparams={"architecture": architecture, "seed": seed, "width": config.width},
         )
@@ -114,6 +137,9 @@ def _execute(values: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
             min_points=config.min_points,
             max_points=config.max_points,
         )
+        keep = None
+        if config.valid_every:
+            keep = KeepBest(validation_score(config), config.valid_every)
         wall, cpu = time.perf_counter(), time.process_time()
         result = fit_stream(
             module,
@@ -123,10 +149,15 @@ def _execute(values: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
             name=name,
             settings=config.engine_settings(),
             resume=config.resume,
-            callbacks=step_callbacks(),
+            callbacks=[*step_callbacks(), *([keep] if keep else [])],
         )
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         model.eval()
+        last_step_ll = evaluate_log_likelihood(MixtureEstimator(model), config)
+        best: dict[str, Any] = {}
+        if keep is not None:
+            model.load_state_dict(keep.best_state)
+            best = {"best_step": keep.best_step, "valid_ll": -keep.best_score}
         network = MixtureEstimator(model)
         example = network.predict(_figure_dataset(config))
         return {
@@ -135,7 +166,9 @@ def _execute(values: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
             "seed": seed,
             "steps": config.steps,
             "parameters": parameter_count(model),
-            "test_ll": evaluate_log_likelihood(network, config),
+            "test_ll": last_step_ll if keep is None else evaluate_log_likelihood(network, config),
+            "test_ll_last_step": last_step_ll,
+            **best,
             "final_loss": result.extra.get("loss"),
             "train_seconds": wall,
             "train_cpu_seconds": cpu,
@@ -202,6 +235,9 @@ def run_clustering(config: ClusteringConfig | dict[str, Any]) -> dict[str, Any]:
             "label": ARCHITECTURES[architecture],
             **_spread([r["test_ll"] for r in mine]),
             "seeds": [r["seed"] for r in mine],
+            "per_seed": [r["test_ll"] for r in mine],
+            "last_step_per_seed": [r["test_ll_last_step"] for r in mine],
+            "best_steps": [r.get("best_step") for r in mine],
             "gap_to_oracle": oracle - sum(r["test_ll"] for r in mine) / len(mine),
             "parameters": mine[0]["parameters"],
             "train_cpu_seconds_per_step": sum(r["train_cpu_seconds"] for r in mine)
