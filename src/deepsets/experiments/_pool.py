@@ -19,10 +19,26 @@ __all__ = ["run_jobs", "step_callbacks"]
 _STEP_QUEUE: Any = None
 
 
+def _die_with_parent() -> None:
+    """On Linux, have the kernel kill this worker when the process that started it dies.
+
+    A worker whose parent was killed (``kill PID``, an out-of-memory kill) would otherwise
+    train on for hours as an orphan, competing for the cores with whatever runs next.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1  # from <sys/prctl.h>
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL))
+
+
 def _init_worker(queue: Any) -> None:
     from ._common import quiet_torch_notices
 
     global _STEP_QUEUE
+    _die_with_parent()
     quiet_torch_notices()
     _STEP_QUEUE = queue
     if queue is not None:
