@@ -344,6 +344,34 @@ def test_csv_logger_is_the_default(tmp_path: Path) -> None:
     assert all(float(r["loss"]) > 0 for r in rows)
 
 
+def test_resumed_run_keeps_the_log_of_the_steps_before_its_checkpoint(tmp_path: Path) -> None:
+    settings = EngineSettings(
+        accelerator="cpu", progress=False, log_every_n_steps=1, checkpoint_every=5
+    )
+
+    def fit(**kwargs: Any) -> None:
+        fit_stream(
+            worker.toy_module(30),
+            worker.toy_sample,
+            max_steps=30,
+            out_dir=tmp_path,
+            name="toy",
+            settings=settings,
+            **kwargs,
+        )
+
+    with pytest.raises(RuntimeError, match="simulated crash at step 12"):
+        fit(callbacks=[InterruptAt(12)])
+    with (tmp_path / "logs/toy/metrics.csv").open() as stream:
+        before = [int(r["step"]) for r in csv.DictReader(stream)]
+    assert before[:10] == list(range(10)) and max(before) >= 10  # steps past the checkpoint
+    fit(resume=True)  # from the checkpoint of step 10
+    with (tmp_path / "logs/toy/metrics.csv").open() as stream:
+        rows = list(csv.DictReader(stream))
+    assert [int(r["step"]) for r in rows] == list(range(30))  # every step once, in order
+    assert all(float(r["loss"]) > 0 for r in rows)
+
+
 def test_tensorboard_logger(tmp_path: Path) -> None:
     has_tensorboard = any(
         importlib.util.find_spec(name) is not None for name in ("tensorboard", "tensorboardX")

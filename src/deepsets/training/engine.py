@@ -8,6 +8,7 @@ holds the settings (:class:`EngineSettings`) and their command-line flags.
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import logging
 import os
@@ -71,6 +72,31 @@ def _logger(kind: str, root: Path, name: str) -> Logger | bool:
             )
         return TensorBoardLogger(root / "logs", name=name, version="")
     return False
+
+
+def _keep_earlier_rows(logger: CSVLogger, *, before_step: int) -> None:
+    """Put back the logged rows of the steps before ``before_step`` when a run resumes.
+
+    Lightning's CSV writer deletes ``metrics.csv`` when it starts, which would leave a
+    resumed run with the losses since its checkpoint only. The rows of the checkpoint's
+    steps are kept; later ones (logged after the checkpoint, before the interruption) are
+    dropped, since the resumed run logs those steps again.
+    """
+    path = Path(logger.log_dir) / "metrics.csv"
+    if not path.is_file():
+        return
+    with path.open(newline="") as stream:
+        reader = csv.DictReader(stream)
+        keys = list(reader.fieldnames or [])
+        rows = [r for r in reader if r.get("step", "").isdigit() and int(r["step"]) < before_step]
+    writer = logger.experiment  # Lightning's writer: it deletes the file as it starts
+    if not hasattr(writer, "metrics_keys"):  # not rank zero: nothing is written here
+        return
+    with path.open("w", newline="") as stream:
+        table = csv.DictWriter(stream, fieldnames=keys)
+        table.writeheader()
+        table.writerows(rows)
+    writer.metrics_keys = keys  # new rows are appended under this header
 
 
 def fit_stream(
@@ -148,6 +174,7 @@ def fit_stream(
         save_last=False,
         enable_version_counter=False,
     )
+    logger = _logger(settings.logger, root, name)
     all_callbacks: list[Callback] = [checkpointing, *callbacks]
     if settings.progress:
         all_callbacks.append(StepProgressBar(description=name))
@@ -160,6 +187,9 @@ def fit_stream(
         warnings.filterwarnings("ignore", ".*exists and is not empty.*")
         warnings.filterwarnings("ignore", ".*LeafSpec.*")
         warnings.filterwarnings("ignore", ".*GPU available but not used.*")
+        if resume_from is not None and isinstance(logger, CSVLogger):
+            step = int(load_checkpoint(resume_from)["global_step"])
+            _keep_earlier_rows(logger, before_step=step)
         trainer = Trainer(
             accelerator=settings.accelerator,
             devices=settings.devices,
@@ -170,7 +200,7 @@ def fit_stream(
             max_epochs=-1,
             limit_val_batches=0,
             num_sanity_val_steps=0,
-            logger=_logger(settings.logger, root, name),
+            logger=logger,
             callbacks=all_callbacks,
             plugins=[AtomicCheckpointIO()],
             enable_progress_bar=settings.progress,
