@@ -46,7 +46,8 @@ def test_tiny_run_writes_metrics_report_and_figures(tiny_run: tuple[Path, dict[s
 def test_resume_does_not_train_again(tiny_run: tuple[Path, dict[str, Any]]) -> None:
     out, metrics = tiny_run
     again = run_clustering(ClusteringConfig(out=str(out), resume=True, **{**TINY, "seeds": [0]}))
-    assert all(r["resumed"] for r in again["runs"])
+    assert all(r["resumed"] and r["steps_trained"] == 0 for r in again["runs"])
+    assert all(r["steps_trained"] == TINY["steps"] for r in metrics["runs"])
     before = {r["name"]: r["test_ll"] for r in metrics["runs"]}
     for run in again["runs"]:
         assert run["test_ll"] == pytest.approx(before[run["name"]], abs=1e-9)

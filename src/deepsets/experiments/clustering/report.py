@@ -92,15 +92,17 @@ def _differences(metrics: dict[str, Any], config: ClusteringConfig) -> list[str]
         f"{config.min_points}..{config.max_points} points as in the paper's text; the "
         "authors' code draws 300..600, one size per batch. Our batches mix sizes "
         "(packed, no padding), and each set weighs the same in the loss.",
-        "- **Networks**: as the authors' code (`models.py`): width 128 (here "
-        f"{config.width}), 4 heads, no LayerNorm, 4 output rows (weight logit, mean, "
+        "- **Networks**: as the authors' code (`models.py`): width 128"
+        + ("" if config.width == PAPER_WIDTH else f" (here {config.width})")
+        + ", 4 heads, no LayerNorm, 4 output rows (weight logit, mean, "
         "softplus σ, one isotropic σ per component). Our rFF φ ends in a ReLU before the "
         "mean (the library's `DeepSetsInvariant`); σ has a floor of 1e-4. rFFp-mean uses "
         "the Deep Sets permutation-equivariant layer with mean pooling.",
         *_training_guards(metrics, config),
         "- **Learning rate**: Adam "
         f"{config.lr:g}, divided by 10 after step "
-        f"{config.lr_drop_step if config.lr_drop_step is not None else 'never'} (the "
+        + (f"{config.lr_drop_step:,}" if config.lr_drop_step is not None else "never")
+        + " (the "
         "paper: 35,000 of 50,000; the authors' code: half-way).",
     ]
     return lines
@@ -153,7 +155,7 @@ def write_report(metrics: dict[str, Any], config: ClusteringConfig) -> str:
         "## Cost",
         "",
         f"Training took {metrics['train_cpu_seconds']:.0f} CPU seconds in all "
-        f"({metrics['machine']['workers']} worker processes, "
+        f"({metrics['machine']['workers']} worker process(es), "
         f"{metrics['machine']['torch_threads']} torch thread(s) each); the whole run "
         f"{metrics['seconds']:.0f} s of wall time. Measured per-step costs at the paper's "
         "settings and the paper preset's total are in `docs/study/clustering.md`.",

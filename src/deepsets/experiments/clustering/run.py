@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ...training import KeepBest, SetModelModule, fit_stream
+from ...training import KeepBest, SetModelModule, fit_stream, load_checkpoint
 from .._common import RunDirectory, generator_for, torch_threads
 from .._pool import run_jobs, step_callbacks
 from .baselines import OneGaussianEstimator, OracleEstimator
@@ -140,6 +140,7 @@ def _execute(values: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
         keep = None
         if config.valid_every:
             keep = KeepBest(validation_score(config), config.valid_every)
+        start_step = _checkpoint_step(Path(config.out) / "checkpoints" / name / "last.ckpt")
         wall, cpu = time.perf_counter(), time.process_time()
         result = fit_stream(
             module,
@@ -165,6 +166,7 @@ def _execute(values: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
             "architecture": architecture,
             "seed": seed,
             "steps": config.steps,
+            "steps_trained": config.steps - (start_step if config.resume else 0),
             "parameters": parameter_count(model),
             "test_ll": last_step_ll if keep is None else evaluate_log_likelihood(network, config),
             "test_ll_last_step": last_step_ll,
@@ -180,6 +182,11 @@ def _execute(values: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
                 "sigma": example.sigma[0].tolist(),
             },
         }
+
+
+def _checkpoint_step(path: Path) -> int:
+    """The optimiser step of the checkpoint at ``path`` (0 without one)."""
+    return int(load_checkpoint(path)["global_step"]) if path.is_file() else 0
 
 
 def _figure_dataset(config: ClusteringConfig) -> Any:
@@ -240,8 +247,9 @@ def run_clustering(config: ClusteringConfig | dict[str, Any]) -> dict[str, Any]:
             "best_steps": [r.get("best_step") for r in mine],
             "gap_to_oracle": oracle - sum(r["test_ll"] for r in mine) / len(mine),
             "parameters": mine[0]["parameters"],
+            # over the steps this invocation trained (a resumed run trained fewer)
             "train_cpu_seconds_per_step": sum(r["train_cpu_seconds"] for r in mine)
-            / sum(r["steps"] for r in mine),
+            / max(sum(r["steps_trained"] for r in mine), 1),
         }
     metrics: dict[str, Any] = {
         "task": "clustering",
