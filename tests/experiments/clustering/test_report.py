@@ -52,6 +52,10 @@ def test_report_puts_our_rows_beside_the_paper() -> None:
     assert "the paper's ordering holds" in text
     assert "![test log-likelihood](figures/ll-bars.png)" in text
     assert "1,500 steps at width 64" in text
+    one_seed = metrics_with({"isab_pma": -1.6})
+    one_seed["rows"]["isab_pma"].update(seeds=[0], train_cpu_seconds_per_step=None)
+    text = write_report(one_seed, ClusteringConfig())
+    assert "| ISAB(16) + PMA | -1.6000 | 1 |" in text and "– (not trained here)" in text
 
 
 def test_report_says_when_the_ordering_differs() -> None:

@@ -247,9 +247,10 @@ def run_clustering(config: ClusteringConfig | dict[str, Any]) -> dict[str, Any]:
             "best_steps": [r.get("best_step") for r in mine],
             "gap_to_oracle": oracle - sum(r["test_ll"] for r in mine) / len(mine),
             "parameters": mine[0]["parameters"],
-            # over the steps this invocation trained (a resumed run trained fewer)
-            "train_cpu_seconds_per_step": sum(r["train_cpu_seconds"] for r in mine)
-            / max(sum(r["steps_trained"] for r in mine), 1),
+            # over the steps this invocation trained (a resumed run trained fewer; None: none)
+            "train_cpu_seconds_per_step": sum(r["train_cpu_seconds"] for r in mine) / trained
+            if (trained := sum(r["steps_trained"] for r in mine))
+            else None,
         }
     metrics: dict[str, Any] = {
         "task": "clustering",
