@@ -9,7 +9,7 @@ sum of the output:
 * ``SAB``      — ``SAB(64, 64)``, all pairs (opt-in: ``--blocks SAB``; padded to the
   largest set it holds 256 × 1000² logits per head, several GB). Not measured yet: with
   one thread on the shared 2-core machine, 3 rounds of the padded and PyG variants did
-  not finish in 10 minutes (``--repeats 3 --threads 1``, peak RSS above 12 GB).
+  not finish in 10 minutes (``--repeats 3 --threads 1``; about 10 GB in use).
 
 Variants:
 
