@@ -20,8 +20,9 @@ Variants:
 * ``pyg``    — PyG's ``SetTransformerAggregation(64, num_encoder_blocks=0,
   num_decoder_blocks=0)`` (its PMA) for ``PMA``; ``to_dense_batch`` + its
   ``InducedSetAttentionBlock`` + ``PoolingByMultiheadAttention`` for ``ISAB+PMA``, and
-  its ``SetAttentionBlock`` for ``SAB`` (all pad to the largest set internally). Only when ``torch_geometric`` is importable; it is not a dependency:
-  ``pip install --target /tmp/pyg torch_geometric`` and run with ``PYTHONPATH=...:/tmp/pyg``.
+  its ``SetAttentionBlock`` for ``SAB`` (all pad to the largest set internally). Only
+  when ``torch_geometric`` is importable; it is not a dependency: ``pip install --target
+  /tmp/pyg torch_geometric`` and run with ``PYTHONPATH=...:/tmp/pyg``.
 
 Timing as in ``benchmarks/ragged.py``: variants interleaved, one step each per round; ms are
 medians, ratios are medians of per-round ratios with a 95 % bootstrap interval. Memory:
