@@ -141,6 +141,18 @@ def test_validation_keeps_the_best_weights_and_reports_the_last_steps(tmp_path: 
         assert run["test_ll"] == pytest.approx(run["test_ll_last_step"], abs=1e-9)
 
 
+def test_validation_turned_on_at_resume_scores_the_last_step(tmp_path: Path) -> None:
+    """A finished run trained without scoring has no best weights: its last step's count."""
+    values = {**TINY, "seeds": [0], "architectures": ["rff"]}
+    first = run_clustering(ClusteringConfig(out=str(tmp_path), **values))
+    again = run_clustering(
+        ClusteringConfig(out=str(tmp_path), resume=True, valid_every=2, valid_sets=5, **values)
+    )
+    (before,), (after,) = first["runs"], again["runs"]
+    assert "best_step" not in after and after["steps_trained"] == 0
+    assert after["test_ll"] == pytest.approx(before["test_ll"], abs=1e-9)
+
+
 def test_registry_entry_and_command_line() -> None:
     from deepsets.cli import build_parser
 

@@ -140,7 +140,8 @@ def _execute(values: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
         keep = None
         if config.valid_every:
             keep = KeepBest(validation_score(config), config.valid_every)
-        start_step = _checkpoint_step(Path(config.out) / "checkpoints" / name / "last.ckpt")
+        last = Path(config.out) / "checkpoints" / name / "last.ckpt"
+        start_step = _checkpoint_step(last) if config.resume else 0
         wall, cpu = time.perf_counter(), time.process_time()
         result = fit_stream(
             module,
@@ -156,7 +157,7 @@ def _execute(values: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
         model.eval()
         last_step_ll = evaluate_log_likelihood(MixtureEstimator(model), config)
         best: dict[str, Any] = {}
-        if keep is not None:
+        if keep is not None and keep.best_state:  # none: a checkpoint saved without scoring
             model.load_state_dict(keep.best_state)
             best = {"best_step": keep.best_step, "valid_ll": -keep.best_score}
         network = MixtureEstimator(model)
@@ -166,9 +167,9 @@ def _execute(values: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
             "architecture": architecture,
             "seed": seed,
             "steps": config.steps,
-            "steps_trained": config.steps - (start_step if config.resume else 0),
+            "steps_trained": config.steps - start_step,
             "parameters": parameter_count(model),
-            "test_ll": last_step_ll if keep is None else evaluate_log_likelihood(network, config),
+            "test_ll": evaluate_log_likelihood(network, config) if best else last_step_ll,
             "test_ll_last_step": last_step_ll,
             **best,
             "final_loss": result.extra.get("loss"),
