@@ -160,7 +160,7 @@ def test_resume_after_crash_equals_uninterrupted_run(tmp_path: Path, schedule: s
 
     resumed, resumed_sample, result = _fit(tmp_path / "cut", steps, schedule=schedule, resume=True)
     assert result.resumed_from == tmp_path / "cut/checkpoints/toy/last.ckpt"
-    assert result.global_step == steps
+    assert result.global_step == steps and result.start_step == 10
     # The resumed run draws exactly the batches the uninterrupted one drew after step 10.
     assert resumed_sample.calls == [(s, 0) for s in range(10, steps)]
     assert_close(resumed.state_dict(), full.state_dict(), rtol=0, atol=0)

@@ -50,6 +50,7 @@ class FitResult:
         is_global_zero: whether this process is DDP rank 0 (the one that should write
             reports); ``True`` without DDP.
         resumed_from: the checkpoint training continued from, if any.
+        start_step: the optimiser step training started from (that checkpoint's; else 0).
         extra: ``loss`` (the last logged training loss) and ``world_size``.
     """
 
@@ -57,6 +58,7 @@ class FitResult:
     checkpoint: Path
     is_global_zero: bool
     resumed_from: Path | None = None
+    start_step: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -166,6 +168,7 @@ def fit_stream(
     checkpoint_dir = root / "checkpoints" / name
     last = checkpoint_dir / "last.ckpt"
     resume_from = last if resume and last.exists() else None
+    start_step = int(load_checkpoint(resume_from)["global_step"]) if resume_from else 0
     checkpointing = ModelCheckpoint(
         dirpath=checkpoint_dir,
         filename="last",
@@ -188,8 +191,7 @@ def fit_stream(
         warnings.filterwarnings("ignore", ".*LeafSpec.*")
         warnings.filterwarnings("ignore", ".*GPU available but not used.*")
         if resume_from is not None and isinstance(logger, CSVLogger):
-            step = int(load_checkpoint(resume_from)["global_step"])
-            _keep_earlier_rows(logger, before_step=step)
+            _keep_earlier_rows(logger, before_step=start_step)
         trainer = Trainer(
             accelerator=settings.accelerator,
             devices=settings.devices,
@@ -220,6 +222,7 @@ def fit_stream(
         checkpoint=last,
         is_global_zero=trainer.is_global_zero,
         resumed_from=resume_from,
+        start_step=start_step,
         extra={
             "loss": float(loss) if loss is not None else None,
             "world_size": trainer.world_size,

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ...training import KeepBest, SetModelModule, fit_stream, load_checkpoint
+from ...training import KeepBest, SetModelModule, fit_stream
 from .._common import RunDirectory, generator_for, torch_threads
 from .._pool import run_jobs, step_callbacks
 from .baselines import OneGaussianEstimator, OracleEstimator
@@ -140,8 +140,6 @@ def _execute(values: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
         keep = None
         if config.valid_every:
             keep = KeepBest(validation_score(config), config.valid_every)
-        last = Path(config.out) / "checkpoints" / name / "last.ckpt"
-        start_step = _checkpoint_step(last) if config.resume else 0
         wall, cpu = time.perf_counter(), time.process_time()
         result = fit_stream(
             module,
@@ -167,7 +165,7 @@ def _execute(values: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
             "architecture": architecture,
             "seed": seed,
             "steps": config.steps,
-            "steps_trained": config.steps - start_step,
+            "steps_trained": result.global_step - result.start_step,
             "parameters": parameter_count(model),
             "test_ll": evaluate_log_likelihood(network, config) if best else last_step_ll,
             "test_ll_last_step": last_step_ll,
@@ -183,11 +181,6 @@ def _execute(values: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
                 "sigma": example.sigma[0].tolist(),
             },
         }
-
-
-def _checkpoint_step(path: Path) -> int:
-    """The optimiser step of the checkpoint at ``path`` (0 without one)."""
-    return int(load_checkpoint(path)["global_step"]) if path.is_file() else 0
 
 
 def _figure_dataset(config: ClusteringConfig) -> Any:
