@@ -317,6 +317,26 @@ def test_check_dim_helpers_accept_good_values() -> None:
     assert check_dims([], name="d") == []
 
 
+class _Index:
+    """An integer type that is not ``int`` (as NumPy's are): it only has ``__index__``."""
+
+    def __index__(self) -> int:
+        return 4
+
+
+def test_check_dim_takes_integer_types_and_returns_a_python_int() -> None:
+    width = check_dim(_Index(), name="d")
+    assert width == 4 and type(width) is int
+    model = DeepSetsInvariant(D_IN, [_Index()], [4], 1)  # type: ignore[list-item]
+    assert model(torch.randn(B, M, D_IN)).shape == (B, 1)
+
+
+@pytest.mark.parametrize("bad", [True, 2.0, "3", None, 0])
+def test_check_dim_rejects_what_is_not_a_positive_integer(bad: object) -> None:
+    with pytest.raises(ValueError, match=rf"d must be a positive int; got {re.escape(repr(bad))}"):
+        check_dim(bad, name="d")
+
+
 # --------------------------------------------------------------------- dropout
 
 

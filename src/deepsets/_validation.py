@@ -16,6 +16,7 @@ exported ONNX graphs trust their mask.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from enum import Enum
 from typing import TypeVar, cast
@@ -76,10 +77,18 @@ def resolve_option(value: object, enum: type[E], *, name: str) -> E:
 
 
 def check_dim(value: object, *, name: str) -> int:
-    """A positive ``int`` — a layer width, a count, a step (bools are rejected)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+    """A positive integer — a layer width, a count, a step — as a Python ``int``.
+
+    Anything with ``__index__`` counts (NumPy integers from a config file, say); bools and
+    floats do not.
+    """
+    try:
+        number = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        number = 0
+    if isinstance(value, bool) or number <= 0:
         raise ValueError(f"{name} must be a positive int; got {value!r}")
-    return value
+    return number
 
 
 def check_dims(values: object, *, name: str) -> list[int]:

@@ -23,11 +23,11 @@ from lightning.pytorch import Callback, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 
-from .._validation import resolve_option
+from .._validation import check_dim, resolve_option
 from .callbacks import StepProgressBar
 from .checkpoint import AtomicCheckpointIO, load_checkpoint
 from .data import BatchSampler, StreamDataModule
-from .module import SetModelModule, _positive_int
+from .module import SetModelModule
 from .settings import LOGGERS, EngineSettings, LoggerKind
 
 __all__ = [
@@ -155,7 +155,7 @@ def fit_stream(
         raise TypeError(f"settings must be EngineSettings; got {type(settings).__name__}")
     if not isinstance(module, SetModelModule):
         raise TypeError(f"module must be a SetModelModule; got {type(module).__name__}")
-    steps = _positive_int(max_steps, name="max_steps")
+    steps = check_dim(max_steps, name="max_steps")
     if (
         not isinstance(name, str)
         or not name

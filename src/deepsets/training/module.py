@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import operator
 from enum import Enum
 from typing import Any
 
@@ -11,7 +10,7 @@ import torch
 from lightning.pytorch import LightningModule
 from torch import Tensor, nn
 
-from .._validation import resolve_option
+from .._validation import check_dim, resolve_option
 
 __all__ = ["LOSSES", "SCHEDULES", "Loss", "Schedule", "SetModelModule"]
 
@@ -34,16 +33,6 @@ class Schedule(str, Enum):
 
 LOSSES = tuple(member.value for member in Loss)
 SCHEDULES = tuple(member.value for member in Schedule)
-
-
-def _positive_int(value: object, *, name: str) -> int:
-    try:
-        number = operator.index(value)  # type: ignore[arg-type]
-    except TypeError:
-        number = 0
-    if isinstance(value, bool) or number < 1:
-        raise ValueError(f"{name} must be a positive int; got {value!r}")
-    return number
 
 
 class SetModelModule(LightningModule):
@@ -95,7 +84,7 @@ class SetModelModule(LightningModule):
         self.schedule = resolve_option(lr_schedule, Schedule, name="lr_schedule")
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
             raise ValueError(f"lr must be a number > 0; got {lr!r}")
-        steps = _positive_int(max_steps, name="max_steps")
+        steps = check_dim(max_steps, name="max_steps")
         self.model = model
         self.loss_name = self.loss_kind.value
         self.lr = float(lr)
