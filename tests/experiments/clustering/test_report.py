@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from deepsets.experiments.clustering.config import ClusteringConfig
-from deepsets.experiments.clustering.report import ordering, write_report
+from deepsets.experiments.clustering.report import ordering, score_cell, write_report
 
 
 def metrics_with(means: dict[str, float]) -> dict[str, Any]:
@@ -77,3 +77,8 @@ def test_clipping_and_best_weights_are_named_with_the_last_steps_scores() -> Non
     assert "clipped to 10 before every Adam step" in text
     assert "every 1,000 steps" in text and "200 validation datasets" in text
     assert "ISAB(16) + PMA: steps 3000, 5000, last-step test LL -1.7000, -1.8000" in text
+
+
+def test_score_cell_gives_the_spread_only_over_several_seeds() -> None:
+    assert score_cell({"mean": -1.5, "std": 0.0, "seeds": [0]}) == "-1.5000"
+    assert score_cell({"mean": -1.5, "std": 0.002, "seeds": [0, 1]}) == "-1.5000 ± 0.0020"

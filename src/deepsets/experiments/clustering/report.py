@@ -7,7 +7,7 @@ from typing import Any
 
 from .config import PAPER_LL, ClusteringConfig
 
-__all__ = ["ordering", "write_report"]
+__all__ = ["ordering", "score_cell", "write_report"]
 
 PAPER_STEPS = 50_000
 PAPER_WIDTH = 128
@@ -24,6 +24,12 @@ def _paper_cell(name: str) -> str:
     return f"{mean:.4f}" if std is None else f"{mean:.4f} ± {std:.4f}"
 
 
+def score_cell(row: dict[str, Any]) -> str:
+    """A row's mean test log-likelihood, ``± sd`` over seeds when there are several."""
+    spread = f" ± {row['std']:.4f}" if len(row["seeds"]) > 1 else ""
+    return f"{row['mean']:.4f}{spread}"
+
+
 def _table(metrics: dict[str, Any]) -> list[str]:
     lines = [
         "| network | ours: LL / point (mean ± sd) | seeds | paper (Table 3) | ours − paper "
@@ -33,7 +39,7 @@ def _table(metrics: dict[str, Any]) -> list[str]:
         f"| {metrics['oracle_ll'] - PAPER_LL['oracle'][0]:+.4f} | 0 | – | – |",
     ]
     for name, row in metrics["rows"].items():
-        ours = f"{row['mean']:.4f}" + (f" ± {row['std']:.4f}" if len(row["seeds"]) > 1 else "")
+        ours = score_cell(row)
         per_step = row["train_cpu_seconds_per_step"]
         cost = "– (not trained here)" if per_step is None else f"{1000 * per_step:.1f}"
         lines.append(

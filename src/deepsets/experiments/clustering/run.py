@@ -40,7 +40,7 @@ from .data import (
 from .evaluate import evaluate_log_likelihood, evaluate_scores, validation_score
 from .figures import draw_figures
 from .model import MixtureEstimator, build_model, parameter_count, parse_output
-from .report import write_report
+from .report import score_cell, write_report
 
 __all__ = ["MixtureModule", "run_clustering", "summary"]
 
@@ -281,9 +281,7 @@ def summary(metrics: dict[str, Any], config: ClusteringConfig) -> str | None:
     """The lines ``deepsets clustering`` prints at the end (``None`` off rank 0)."""
     if not metrics.get("is_global_zero", True):
         return None
-    rows = "; ".join(
-        f"{name} {row['mean']:.4f} ± {row['std']:.4f}" for name, row in metrics["rows"].items()
-    )
+    rows = "; ".join(f"{name} {score_cell(row)}" for name, row in metrics["rows"].items())
     return (
         f"test LL per point: oracle {metrics['oracle_ll']:.4f}; {rows} "
         f"(one Gaussian {metrics['one_gaussian_ll']:.4f})\n"
