@@ -164,3 +164,49 @@ def test_registry_entry_and_command_line() -> None:
         ["clustering", "--preset", "paper", "--out", "runs/x", "--steps", "60000"]
     )
     assert args.preset == "paper" and args.steps == 60000
+
+
+def test_a_run_stopped_and_resumed_ends_as_an_uninterrupted_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped after step 3 (last checkpoint at step 2) and resumed, with clipping and the
+    best-validation guard on: the same last weights and the same test scores as a straight run
+    (the paper preset's runs were resumed this way)."""
+    from lightning.pytorch import Callback
+
+    from deepsets.experiments.clustering import run as run_module
+
+    class Stop(Callback):
+        def on_train_batch_end(self, trainer: Any, *args: Any) -> None:
+            if trainer.global_step >= 3:
+                raise RuntimeError("stopped")
+
+    values = {
+        **TINY,
+        "seeds": [0],
+        "architectures": ["rffp_mean"],
+        "steps": 6,
+        "lr_drop_step": 3,
+        "valid_every": 2,
+        "valid_sets": 5,
+        "clip_norm": 0.5,
+        "figures": False,
+        "engine": {**TINY["engine"], "checkpoint_every": 2},
+    }
+    straight = run_clustering(ClusteringConfig(out=str(tmp_path / "a"), **values))
+    monkeypatch.setattr(run_module, "step_callbacks", lambda: [Stop()])
+    with pytest.raises(RuntimeError, match="stopped"):
+        run_clustering(ClusteringConfig(out=str(tmp_path / "b"), **values))
+    monkeypatch.undo()
+    resumed = run_clustering(ClusteringConfig(out=str(tmp_path / "b"), resume=True, **values))
+    (a,), (b,) = straight["runs"], resumed["runs"]
+    assert b["resumed"] and b["steps_trained"] == 4
+    for key in ("test_ll", "test_ll_last_step", "best_step", "valid_ll"):
+        assert a[key] == b[key], key
+    weights = [
+        torch.load(out / "checkpoints" / "rffp_mean-seed0" / "last.ckpt", weights_only=True)
+        for out in (tmp_path / "a", tmp_path / "b")
+    ]
+    first, second = (w["state_dict"] for w in weights)
+    assert first.keys() == second.keys()
+    assert all(torch.equal(first[k], second[k]) for k in first)
